@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small file primitives shared by the selfhost.pi modules.
+
+Every managed file goes through ``ManagedFile``: read what is there, compare it
+with what is wanted (content, mode, owner), report a ``--diff``, and, outside
+check mode, write a temporary file beside the target, optionally validate it,
+and rename it into place. A file that fails validation never replaces the
+working one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import grp
+import os
+import pwd
+import stat
+import tempfile
+
+
+def read_text(path):
+    """Return the file's text, or None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="surrogateescape")
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def resolve_ids(owner=None, group=None):
+    """Map owner/group names (or numeric strings) to ids; None keeps 'unset'."""
+    uid = gid = None
+    if owner is not None:
+        uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
+    if group is not None:
+        gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
+class ManagedFile(object):
+    """One file with wanted content, mode and ownership."""
+
+    def __init__(self, path, content, mode=0o644, owner=None, group=None):
+        self.path = path
+        self.content = content
+        self.mode = mode
+        self.owner = owner
+        self.group = group
+        self.before = read_text(path)
+
+    def _attrs_differ(self):
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return True
+        uid, gid = resolve_ids(self.owner, self.group)
+        return (
+            stat.S_IMODE(st.st_mode) != self.mode
+            or (uid is not None and st.st_uid != uid)
+            or (gid is not None and st.st_gid != gid)
+        )
+
+    @property
+    def content_changed(self):
+        return self.before != self.content
+
+    @property
+    def changed(self):
+        return self.content_changed or self._attrs_differ()
+
+    def diff(self):
+        """A diff entry in the shape Ansible's --diff callback prints."""
+        return {
+            "before_header": self.path if self.before is not None else "%s (absent)" % self.path,
+            "after_header": self.path,
+            "before": self.before or "",
+            "after": self.content,
+        }
+
+    def write_temp(self):
+        """Write the wanted content to a temporary file in the target's directory."""
+        directory = os.path.dirname(self.path) or "."
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(self.path), dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(self.content.encode("utf-8", errors="surrogateescape"))
+            os.chmod(tmp, self.mode)
+            uid, gid = resolve_ids(self.owner, self.group)
+            if uid is not None or gid is not None:
+                os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
+        except Exception:
+            os.unlink(tmp)
+            raise
+        return tmp
+
+    def apply(self, module, validate=None):
+        """Write the file if needed; return True when something changed.
+
+        ``validate(tmp_path)`` may raise or return an error string; then the
+        temporary file is removed, the target is left untouched and the module
+        fails with that message.
+        """
+        if not self.changed:
+            return False
+        if not self.content_changed:
+            uid, gid = resolve_ids(self.owner, self.group)
+            os.chmod(self.path, self.mode)
+            if uid is not None or gid is not None:
+                os.lchown(self.path, -1 if uid is None else uid, -1 if gid is None else gid)
+            return True
+        tmp = self.write_temp()
+        try:
+            if validate is not None:
+                error = validate(tmp)
+                if error:
+                    module.fail_json(msg=error, path=self.path)
+            os.rename(tmp, self.path)
+            tmp = None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        return True
+
+
+def ensure_directory(path, mode, uid=None, gid=None, check_mode=False):
+    """Create ``path`` (and parents owned the same way) if missing; fix mode/owner.
+
+    Returns True when something changed (or would change in check mode).
+    """
+    missing = []
+    current = path
+    while current and not os.path.isdir(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    changed = bool(missing)
+    if check_mode:
+        if not missing:
+            st = os.stat(path)
+            changed = stat.S_IMODE(st.st_mode) != mode or (uid is not None and st.st_uid != uid) or (
+                gid is not None and st.st_gid != gid)
+        return changed
+    for directory in reversed(missing):
+        os.mkdir(directory, mode)
+        os.chmod(directory, mode)
+        if uid is not None or gid is not None:
+            os.chown(directory, -1 if uid is None else uid, -1 if gid is None else gid)
+    st = os.stat(path)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
+        changed = True
+    if (uid is not None and st.st_uid != uid) or (gid is not None and st.st_gid != gid):
+        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        changed = True
+    return changed
