@@ -1,0 +1,67 @@
+# selfhost.pi: two commands for a fresh machine.
+#   make demo   converge playbooks/site.yml against a local Debian 13 test host
+#   make test   lint, sanity, unit tests and the molecule scenarios
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_HOST ?= selfhost-demo
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export CONTAINERS_CONF := $(CURDIR)/tests/host/containers.conf
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+APT_PACKAGES := podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
+COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
+
+.PHONY: demo demo-clean test lint sanity unit molecule bench deps images collection clean
+
+## Controller set-up: Debian packages, then a venv with the pinned Python tools.
+deps: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+## The repository is the collection; link it where Ansible looks for selfhost.pi.
+collection:
+	@mkdir -p $(dir $(COLLECTION_LINK)) && ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+## The example service's image (no registry reachable: built from busybox).
+images: deps
+	@tests/images/build.sh localhost/selfhost-hello:1 inventory/files/hello .build/images
+
+demo: deps collection images
+	@podman container exists $(DEMO_HOST) && [ "$$(podman inspect -f '{{.State.Running}}' $(DEMO_HOST))" = true ] \
+	  || tests/host/start.sh $(DEMO_HOST) >/dev/null
+	$(BIN)/ansible-playbook playbooks/site.yml
+	@tests/host/where.sh $(DEMO_HOST)
+
+demo-clean:
+	tests/host/stop.sh $(DEMO_HOST)
+
+test: deps collection images lint sanity unit molecule
+
+lint: deps collection
+	$(BIN)/ansible-lint --profile production
+
+sanity: deps
+	@rm -rf .build/sanity && mkdir -p .build/sanity/ansible_collections/selfhost/pi
+	@rsync -a --exclude .venv --exclude .build --exclude .git --exclude .cache --exclude __pycache__ --exclude .pytest_cache \
+	  ./ .build/sanity/ansible_collections/selfhost/pi/
+	cd .build/sanity/ansible_collections/selfhost/pi && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements -v $(SANITY_ARGS) plugins/
+
+unit: deps collection
+	$(BIN)/python -m pytest -q tests/unit
+
+molecule: deps collection images
+	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
+
+bench: deps collection
+	tests/bench/run.sh
+
+clean:
+	rm -rf .build .cache

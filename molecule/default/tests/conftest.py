@@ -1,0 +1,60 @@
+"""Fixtures for the default scenario's verifier.
+
+The test host is reached with testinfra's own podman backend (`podman exec`),
+which is much faster than routing each command through Ansible. Playbook runs
+for the failure cases use molecule's inventory, exactly as `converge` does.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import testinfra
+import yaml
+
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+SCENARIO = os.path.join(PROJECT, "molecule", "default")
+HOST = "selfhost-molecule"
+
+
+def declared():
+    with open(os.path.join(SCENARIO, "inventory", "group_vars", "selfhost", "main.yml")) as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def node():
+    return testinfra.get_host("podman://" + HOST)
+
+
+@pytest.fixture(scope="session")
+def spec():
+    return declared()
+
+
+def fetch(node, domain, path="/"):
+    """GET http://127.0.0.1<path> on the host through nginx, by host name; return (status, body)."""
+    cmd = node.run("curl -s -o /tmp/.body -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1%s; echo; cat /tmp/.body", domain, path)
+    status, _, body = cmd.stdout.partition("\n")
+    return int(status or 0), body
+
+
+@pytest.fixture(scope="session")
+def run_playbook():
+    """Run playbooks/site.yml against the scenario's host with extra vars; return the CompletedProcess."""
+
+    def run(extra_vars=None, playbook="playbooks/site.yml", check=False):
+        env = dict(os.environ)
+        env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".build", "collections")
+        env["ANSIBLE_CONFIG"] = os.path.join(PROJECT, "ansible.cfg")
+        env["ANSIBLE_NOCOLOR"] = "1"
+        cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+               "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, playbook)]
+        if extra_vars is not None:
+            cmd += ["-e", json.dumps(extra_vars)]
+        if check:
+            cmd += ["--check", "--diff"]
+        return subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+
+    return run
