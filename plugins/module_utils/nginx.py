@@ -1,0 +1,468 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nginx sites in Debian's layout, validated in place with ``nginx -t``.
+
+A site is one file, ``sites-available/NAME.conf``, enabled by the symlink
+``sites-enabled/NAME.conf``. nginx can only check a server block together with
+the rest of its configuration, so changes are put in place, ``nginx -t`` runs,
+and on failure every touched path is put back exactly as it was (hard-linked
+backups renamed over the new files). The running nginx never sees a failing
+configuration: it is reloaded only after a passing test.
+
+Plain functions and classes, so a module that converges many sites at once can
+validate them all, apply them together, run ``nginx -t`` once and reload once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import binascii
+import os
+import re
+
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, read_text
+
+CONF_DIR = "/etc/nginx"
+FILE_MODE = 0o644
+FILE_OWNER = "root"
+FILE_GROUP = "root"
+HEADER = "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\n"
+
+DEFAULT_PROXY_HEADERS = (
+    ("Host", "$host"),
+    ("X-Real-IP", "$remote_addr"),
+    ("X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+    ("X-Forwarded-Proto", "$scheme"),
+    ("X-Forwarded-Host", "$host"),
+)
+WEBSOCKET_HEADERS = (
+    ("Upgrade", "$http_upgrade"),
+    ("Connection", "$http_connection"),
+)
+
+
+def site_argument_spec():
+    """The module's options; a composite module can reuse them as suboptions."""
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        server_name=dict(type="list", elements="str"),
+        listen=dict(type="list", elements="str", default=["80", "[::]:80"]),
+        proxy_pass=dict(type="str", no_log=False),
+        root=dict(type="path"),
+        index=dict(type="list", elements="str", default=["index.html"]),
+        proxy_connect_timeout=dict(type="int", default=5),
+        proxy_read_timeout=dict(type="int", default=60),
+        proxy_send_timeout=dict(type="int", default=60),
+        client_max_body_size=dict(type="str", default="10m"),
+        proxy_headers=dict(type="dict", default={}),
+        websocket=dict(type="bool", default=False),
+        directives=dict(type="list", elements="str", default=[]),
+        location_directives=dict(type="list", elements="str", default=[]),
+        access_log=dict(type="str"),
+        reload=dict(type="bool", default=True),
+    )
+
+
+# --------------------------------------------------------------------------
+# Validation: every message names the offending field.
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+SIZE_RE = re.compile(r"^\d+[kKmMgG]?$")
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+TOKEN_RE = re.compile(r"""^[^\s;{}'"#\\]+$""")          # one bare nginx word
+PARAMS_RE = re.compile(r"""^[^\s;{}'"#\\]+( [^\s;{}'"#\\]+)*$""")  # words separated by single spaces
+SERVER_NAME_RE = re.compile(r"""^[^\s;{}'"#]*[^\s;{}'"#\\]$""")  # a word; regex names may use \.
+PROXY_PASS_RE = re.compile(r"""^https?://[^\s;{}'"#\\]+$""")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+LOG_PREFIX_RE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
+
+
+def _unbalanced(text):
+    """True when braces outside quotes and comments do not balance."""
+    depth, quote, comment = 0, None, False
+    for index, char in enumerate(text):
+        if comment:
+            comment = char != "\n"
+        elif quote:
+            if char == quote and text[index - 1] != "\\":
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            comment = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return True
+    return depth != 0 or quote is not None
+
+
+def _check_raw(field, values, errors):
+    for index, value in enumerate(values):
+        text = (value or "").strip()
+        where = "%s[%d]" % (field, index)
+        if not text.endswith((";", "}")):
+            errors.append("%s: %r must end with ';' or '}'" % (where, value))
+        elif _unbalanced(text):
+            errors.append("%s: %r has unbalanced braces or quotes" % (where, value))
+        elif field == "location_directives" and re.match(r"proxy_set_header\s", text):
+            errors.append("%s: use proxy_headers instead; a proxy_set_header inside location / would make nginx"
+                          " drop the default headers set at server level" % where)
+
+
+def validate_site(params):
+    """Return a list of error messages for a site's parameters (empty when valid)."""
+    errors = []
+    name = params.get("name") or ""
+    if not NAME_RE.match(name):
+        errors.append("name: %r must match %s" % (name, NAME_RE.pattern))
+    if params.get("state", "present") == "absent":
+        return errors
+
+    server_names = params.get("server_name") or []
+    if not server_names:
+        errors.append("server_name: at least one name is required with state=present")
+    for index, value in enumerate(server_names):
+        if not SERVER_NAME_RE.match(value or ""):
+            errors.append("server_name[%d]: %r must be one word without spaces, quotes, ';', '{', '}', '#'"
+                          % (index, value))
+
+    listens = params.get("listen") or []
+    if not listens:
+        errors.append("listen: at least one address is required")
+    for index, value in enumerate(listens):
+        if not PARAMS_RE.match((value or "").strip()):
+            errors.append("listen[%d]: %r is not an nginx listen value such as '80', '[::]:80', '443 ssl'"
+                          % (index, value))
+
+    proxy_pass, root = params.get("proxy_pass"), params.get("root")
+    if proxy_pass and root:
+        errors.append("proxy_pass, root: set only one of them")
+    elif not proxy_pass and not root:
+        errors.append("proxy_pass, root: one of them is required with state=present")
+    if proxy_pass and not PROXY_PASS_RE.match(proxy_pass):
+        errors.append("proxy_pass: %r must be an http:// or https:// URL (e.g. http://127.0.0.1:8080 or"
+                      " http://unix:/run/app.sock:) without spaces, quotes, ';', '{', '}'" % proxy_pass)
+    if root is not None:
+        if not root.startswith("/"):
+            errors.append("root: %r must be an absolute path" % root)
+        elif not TOKEN_RE.match(root):
+            errors.append("root: %r must not contain spaces, quotes, ';', '{', '}', '#'" % root)
+        if params.get("proxy_headers"):
+            errors.append("proxy_headers: only valid with proxy_pass, not with root")
+        if params.get("websocket"):
+            errors.append("websocket: only valid with proxy_pass, not with root")
+    for index, value in enumerate(params.get("index") or []):
+        if not TOKEN_RE.match(value or ""):
+            errors.append("index[%d]: %r must be one file name without spaces or ';'" % (index, value))
+
+    for field in ("proxy_connect_timeout", "proxy_read_timeout", "proxy_send_timeout"):
+        value = params.get(field)
+        if value is not None and value < 1:
+            errors.append("%s: %s must be at least 1 (seconds)" % (field, value))
+    size = str(params.get("client_max_body_size", "10m"))
+    if not SIZE_RE.match(size):
+        errors.append("client_max_body_size: %r must be a number with an optional k, m or g suffix (0 = unlimited)"
+                      % size)
+
+    for header, value in sorted((params.get("proxy_headers") or {}).items()):
+        if not HEADER_NAME_RE.match(str(header)):
+            errors.append("proxy_headers: %r is not a valid header name" % header)
+        if value is None or not isinstance(value, (str, int)) or isinstance(value, bool):
+            errors.append("proxy_headers.%s: the value must be a string (\"\" stops passing the header)" % header)
+        elif CONTROL_RE.search(str(value)):
+            errors.append("proxy_headers.%s: the value must not contain control characters" % header)
+
+    access_log = params.get("access_log")
+    if access_log is not None and not PARAMS_RE.match(access_log.strip()):
+        errors.append("access_log: %r must be 'off' or 'PATH [FORMAT ...]' without quotes, ';', '{', '}'"
+                      % access_log)
+    _check_raw("directives", params.get("directives") or [], errors)
+    _check_raw("location_directives", params.get("location_directives") or [], errors)
+    return errors
+
+
+# --------------------------------------------------------------------------
+# Rendering: deterministic, so an unchanged declaration gives an unchanged file.
+
+def _quote(value):
+    value = str(value)
+    if value and TOKEN_RE.match(value):
+        return value
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def proxy_headers(params):
+    """The (name, value) pairs for proxy_set_header: defaults, overrides, extras."""
+    wanted = list(DEFAULT_PROXY_HEADERS)
+    if params.get("websocket"):
+        wanted.extend(WEBSOCKET_HEADERS)
+    extra = dict((str(k), str(v)) for k, v in (params.get("proxy_headers") or {}).items())
+    lowered = dict((k.lower(), k) for k in extra)
+    result = []
+    for header, value in wanted:
+        key = lowered.pop(header.lower(), None)
+        result.append((header, extra[key] if key is not None else value))
+    result.extend((lowered[k], extra[lowered[k]]) for k in sorted(lowered))
+    return result
+
+
+def _indent(text, level):
+    pad = "    " * level
+    return [pad + line.rstrip() if line.strip() else "" for line in text.strip().splitlines()]
+
+
+def render_site(params):
+    """The file content for a present site."""
+    lines = [HEADER.rstrip("\n"), "server {"]
+    lines += ["    listen %s;" % " ".join(value.split()) for value in params["listen"]]
+    lines.append("    server_name %s;" % " ".join(params["server_name"]))
+    lines.append("")
+    lines.append("    client_max_body_size %s;" % params.get("client_max_body_size", "10m"))
+    if params.get("access_log"):
+        lines.append("    access_log %s;" % " ".join(params["access_log"].split()))
+    lines.append("")
+    if params.get("root"):
+        lines.append("    root %s;" % params["root"])
+        lines.append("    index %s;" % " ".join(params.get("index") or ["index.html"]))
+        location = ["try_files $uri $uri/ =404;"]
+    else:
+        # Server level, so extra locations from `directives` inherit them too.
+        lines.append("    proxy_http_version 1.1;")
+        lines += ["    proxy_set_header %s %s;" % (h, _quote(v)) for h, v in proxy_headers(params)]
+        for field, default in (("proxy_connect_timeout", 5), ("proxy_read_timeout", 60),
+                               ("proxy_send_timeout", 60)):
+            lines.append("    %s %ds;" % (field, params.get(field) or default))
+        location = ["proxy_pass %s;" % params["proxy_pass"]]
+    for directive in params.get("directives") or []:
+        lines.append("")
+        lines += _indent(directive, 1)
+    lines.append("")
+    lines.append("    location / {")
+    for directive in location + list(params.get("location_directives") or []):
+        lines += _indent(directive, 2)
+    lines.append("    }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Applying: put in place, nginx -t, roll back on failure, reload.
+
+def _hidden_name(path, kind):
+    # A leading dot keeps it out of nginx's `include sites-enabled/*` glob.
+    directory, base = os.path.split(path)
+    token = binascii.hexlify(os.urandom(4)).decode("ascii")
+    return os.path.join(directory, ".%s.%s-%s" % (base, kind, token))
+
+
+class Rollback(object):
+    """Remember paths before changing them, to put them back exactly as they were."""
+
+    def __init__(self):
+        self._saved = []
+
+    def save(self, path):
+        backup = None
+        if os.path.lexists(path):
+            backup = _hidden_name(path, "backup")
+            os.link(path, backup, follow_symlinks=False)  # same inode: bytes, mode, owner
+        self._saved.append((path, backup))
+
+    def restore(self):
+        for path, backup in reversed(self._saved):
+            if backup is not None:
+                os.rename(backup, path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        self._saved = []
+
+    def discard(self):
+        for dummy, backup in self._saved:
+            if backup is not None:
+                os.unlink(backup)
+        self._saved = []
+
+
+def _link_state(path):
+    if os.path.islink(path):
+        return "symlink to %s\n" % os.readlink(path)
+    if os.path.lexists(path):
+        return "a regular file, not a symlink\n"
+    return "(absent)\n"
+
+
+class Site(object):
+    """One site's wanted state compared with the host; ``content=None`` means absent."""
+
+    def __init__(self, name, content=None, conf_dir=None):
+        conf_dir = conf_dir or CONF_DIR
+        self.name = name
+        self.content = content
+        self.path = os.path.join(conf_dir, "sites-available", "%s.conf" % name)
+        self.enabled_path = os.path.join(conf_dir, "sites-enabled", "%s.conf" % name)
+        self.link_before = _link_state(self.enabled_path)
+        if content is None:
+            self.file = None
+            self.before = read_text(self.path)
+            self.file_exists = os.path.lexists(self.path)
+            self.link_ok = not os.path.lexists(self.enabled_path)
+        else:
+            self.file = ManagedFile(self.path, content, FILE_MODE, FILE_OWNER, FILE_GROUP)
+            self.before = self.file.before
+            self.link_ok = (os.path.islink(self.enabled_path)
+                            and os.path.realpath(self.enabled_path) == os.path.realpath(self.path))
+
+    @property
+    def config_changed(self):
+        """True when what nginx reads changes (needs nginx -t and a reload)."""
+        if self.file is None:
+            return self.file_exists or not self.link_ok
+        return self.file.content_changed or not self.link_ok
+
+    @property
+    def changed(self):
+        return self.config_changed or (self.file is not None and self.file.changed)
+
+    def diff(self):
+        after_link = "(absent)\n" if self.file is None else "symlink to %s\n" % self.path
+        if self.link_ok:
+            after_link = self.link_before
+        return [
+            {
+                "before_header": self.path if self.before is not None else "%s (absent)" % self.path,
+                "after_header": self.path if self.content is not None else "%s (absent)" % self.path,
+                "before": self.before or "",
+                "after": self.content or "",
+            },
+            {
+                "before_header": self.enabled_path,
+                "after_header": self.enabled_path,
+                "before": self.link_before,
+                "after": after_link,
+            },
+        ]
+
+    def check_layout(self):
+        """An error message when Debian's sites-* directories are missing, else None."""
+        for directory in (os.path.dirname(self.path), os.path.dirname(self.enabled_path)):
+            if not os.path.isdir(directory):
+                return "%s does not exist: install Debian's nginx package first" % directory
+        return None
+
+    def stage(self, module, rollback):
+        """Put the wanted state in place, saving what it replaces in ``rollback``."""
+        if self.file is None:
+            for path in (self.enabled_path, self.path):
+                if os.path.lexists(path):
+                    rollback.save(path)
+                    os.unlink(path)
+            return
+        if self.file.content_changed:
+            tmp = self.file.write_temp()
+            try:
+                rollback.save(self.path)
+                os.rename(tmp, self.path)
+            except Exception:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        if not self.link_ok:
+            rollback.save(self.enabled_path)
+            tmp = _hidden_name(self.enabled_path, "new")
+            os.symlink(self.path, tmp)
+            try:
+                os.rename(tmp, self.enabled_path)
+            except Exception:
+                os.unlink(tmp)
+                raise
+
+
+def nginx_errors(output):
+    """nginx's error lines on one line, without their timestamp and pid prefix."""
+    lines = (LOG_PREFIX_RE.sub(r"nginx: \1 ", line.strip()) for line in output.strip().splitlines())
+    return "; ".join(line for line in lines if line)
+
+
+def nginx_test(module):
+    """Run ``nginx -t``; return (rc, stdout, stderr)."""
+    nginx = module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
+    return module.run_command([nginx, "-t"])
+
+
+def reload_nginx(module, unit="nginx.service"):
+    """Reload nginx if it is running (never start or restart it).
+
+    Returns (reloaded, message). Fails the module when the reload itself fails.
+    """
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return False, "systemctl not found; nginx was not reloaded"
+    rc, dummy, dummy = module.run_command([systemctl, "is-active", "--quiet", unit])
+    if rc != 0:
+        return False, "%s is not running; the configuration is in place and valid, nginx was not started" % unit
+    rc, out, err = module.run_command([systemctl, "reload", unit])
+    if rc != 0:
+        module.fail_json(msg="systemctl reload %s failed: %s" % (unit, (err or out).strip()),
+                         rc=rc, stdout=out, stderr=err)
+    return True, "%s reloaded" % unit
+
+
+def apply_sites(module, sites, reload=True):
+    """Apply the changed ``sites`` together: one ``nginx -t``, one reload.
+
+    Returns a dict with ``reloaded`` and ``msg``. On a failing test (or any
+    error while changing files) every touched path is restored and the module
+    fails with nginx's own error lines and ``rc``.
+    """
+    changed = [site for site in sites if site.changed]
+    result = dict(reloaded=False, msg="nothing to change")
+    if not changed or module.check_mode:
+        if changed:
+            result["msg"] = "would change %s" % ", ".join(site.name for site in changed)
+        return result
+    for site in changed:
+        error = site.check_layout()
+        if error:
+            module.fail_json(msg=error)
+    needs_test = [site for site in changed if site.config_changed]
+    if needs_test:
+        module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
+    rollback = Rollback()
+    failure = None
+    try:
+        for site in changed:
+            site.stage(module, rollback)
+        if needs_test:
+            rc, out, err = nginx_test(module)
+            for line in (err or "").splitlines():
+                if "[warn]" in line:  # e.g. a conflicting server_name: nginx ignores it, but say so
+                    module.warn(nginx_errors(line))
+            if rc != 0:
+                failure = dict(rc=rc, stdout=out, stderr=err,
+                               msg="nginx -t rejected the configuration, so the site files were put back as they"
+                               " were: %s" % nginx_errors(err or out))
+    except Exception as exc:
+        rollback.restore()
+        module.fail_json(msg="changing the nginx site files failed, previous files restored: %s" % exc)
+    if failure:
+        rollback.restore()
+        module.fail_json(**failure)
+    rollback.discard()
+    for site in changed:
+        if site.file is not None and not site.file.content_changed:
+            site.file.apply(module)  # mode/owner only; nothing nginx reads changes
+    result["msg"] = ", ".join(("removed %s" if site.file is None else "updated %s") % site.name for site in changed)
+    if needs_test and reload:
+        result["reloaded"], message = reload_nginx(module)
+        if not result["reloaded"]:
+            module.warn(message)
+        result["msg"] += "; " + message
+    elif needs_test:
+        result["msg"] += "; not reloaded (reload=false)"
+    return result

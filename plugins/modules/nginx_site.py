@@ -1,0 +1,306 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: nginx_site
+short_description: One nginx reverse-proxy or static site, validated with nginx -t before it goes live
+version_added: 0.1.0
+author:
+  - selfhost.pi maintainers (@selfhost)
+description:
+  - Writes one nginx C(server) block in Debian's layout, C(/etc/nginx/sites-available/NAME.conf), and enables it with the
+    symlink C(/etc/nginx/sites-enabled/NAME.conf). The site either reverse-proxies to an upstream (O(proxy_pass)) with
+    standard proxy headers and timeouts, or serves a static document root (O(root)), for example a Hugo C(current) symlink.
+  - nginx can only check a server block together with the rest of its configuration. So the module puts the new file in
+    place, runs C(nginx -t), and if that fails renames the previous file (and symlink) back, byte for byte, and fails
+    with nginx's own error lines. The running nginx keeps serving the old configuration throughout, because it is
+    reloaded (C(systemctl reload nginx.service)) only after a passing C(nginx -t). nginx is never restarted, and never
+    started when it is not running.
+  - Why a custom module; M(ansible.builtin.template) with C(validate=) checks the temporary file on its own, which does
+    not work for a fragment that belongs inside nginx's C(http) context and that must be checked along with all other
+    sites (duplicate C(server_name), C(listen) conflicts); it also cannot put back a file after a failed check of the
+    whole configuration, nor manage the C(sites-enabled) symlink in the same step.
+  - Files are written C(0644), owned by C(root:root). The file starts with the comment
+    C(# Managed by selfhost.pi.nginx_site; local edits are overwritten.)
+options:
+  name:
+    description:
+      - Site name, the file name stem of C(sites-available/NAME.conf) and C(sites-enabled/NAME.conf).
+      - Must match C(^[a-zA-Z0-9][a-zA-Z0-9_.-]*$).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) writes and enables the site.
+      - V(absent) removes the symlink and the file, runs C(nginx -t) and reloads; on a failing test both are put back.
+    type: str
+    default: present
+    choices: [present, absent]
+  server_name:
+    description:
+      - Host names the site answers to. Maps to nginx C(server_name), see U(https://nginx.org/en/docs/http/ngx_http_core_module.html#server_name).
+      - Required with O(state=present). Each entry is one word without spaces, quotes, C(;), C({), C(}) or C(#), for
+        example V(blog.example.org), V(*.example.org), V(_) or a regular expression such as V(~^www\\.example\\.org$).
+      - nginx only warns about a name that another site already uses (and ignores it there); the module passes such
+        warnings on.
+    type: list
+    elements: str
+  listen:
+    description:
+      - Addresses and ports, one C(listen) directive each, for example V(80), V([::]:80), V(127.0.0.1:8080),
+        V(443 ssl). Maps to nginx C(listen), see U(https://nginx.org/en/docs/http/ngx_http_core_module.html#listen).
+    type: list
+    elements: str
+    default: ["80", "[::]:80"]
+  proxy_pass:
+    description:
+      - Upstream URL to reverse-proxy C(location /) to, for example V(http://127.0.0.1:8080) or a Unix socket
+        V(http://unix:/run/app/app.sock:). Must start with V(http://) or V(https://).
+      - Maps to nginx C(proxy_pass), see U(https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass).
+      - Mutually exclusive with O(root); exactly one of them is required with O(state=present).
+      - A proxied site gets at server level (so extra locations in O(directives) inherit them) C(proxy_http_version 1.1),
+        the timeouts below and C(proxy_set_header) C(Host $host), C(X-Real-IP $remote_addr),
+        C(X-Forwarded-For $proxy_add_x_forwarded_for), C(X-Forwarded-Proto $scheme), C(X-Forwarded-Host $host).
+    type: str
+  root:
+    description:
+      - Static document root, an absolute path without spaces, for example a Hugo site's C(current) symlink. It need not
+        exist yet. C(location /) then uses C(try_files $uri $uri/ =404;).
+      - Maps to nginx C(root), see U(https://nginx.org/en/docs/http/ngx_http_core_module.html#root).
+      - Mutually exclusive with O(proxy_pass).
+    type: path
+  index:
+    description:
+      - Index files for O(root) sites. Maps to nginx C(index) (ngx_http_index_module). Ignored with O(proxy_pass).
+    type: list
+    elements: str
+    default: [index.html]
+  proxy_connect_timeout:
+    description:
+      - Seconds to wait for a connection to the upstream (nginx C(proxy_connect_timeout), which says it usually cannot
+        exceed 75 seconds). At least 1. Only used with O(proxy_pass).
+    type: int
+    default: 5
+  proxy_read_timeout:
+    description:
+      - Seconds nginx waits between two reads from the upstream (nginx C(proxy_read_timeout)). Raise it for long polling
+        or WebSockets that stay idle. At least 1. Only used with O(proxy_pass).
+    type: int
+    default: 60
+  proxy_send_timeout:
+    description:
+      - Seconds nginx waits between two writes to the upstream (nginx C(proxy_send_timeout)). At least 1. Only used with
+        O(proxy_pass).
+    type: int
+    default: 60
+  client_max_body_size:
+    description:
+      - Largest request body accepted, in bytes with an optional C(k), C(m) or C(g) suffix (nginx size syntax,
+        C(^\d+[kKmMgG]?$)); V(0) disables the check. Maps to nginx C(client_max_body_size).
+    type: str
+    default: 10m
+  proxy_headers:
+    description:
+      - Extra C(proxy_set_header) headers, or overrides of the defaults listed under O(proxy_pass) (names compared
+        case-insensitively). Values may use nginx variables such as C($remote_addr); an empty string V("") stops nginx
+        from passing that header. Values are quoted when needed.
+      - Only valid with O(proxy_pass).
+      - With the C(selfhost.pi.nginx) role's http-level C($connection_upgrade) map, O(websocket=true) plus a
+        C(Connection) entry with value C($connection_upgrade) gives nginx's documented WebSocket setup.
+    type: dict
+    default: {}
+  websocket:
+    description:
+      - Pass WebSocket upgrades to the upstream by adding C(proxy_set_header Upgrade $http_upgrade;) and
+        C(proxy_set_header Connection $http_connection;).
+      - Why this way; nginx's usual C(map $http_upgrade $connection_upgrade) must live in the C(http) context and its
+        variable name is global, so a site file cannot safely define it. Forwarding the client's own C(Connection)
+        header works without it; C(upgrade) for WebSocket handshakes, C(keep-alive) or C(close) otherwise.
+      - "Off by default; then nginx sends C(Connection: close) to the upstream, its safe default for plain HTTP apps."
+      - Only valid with O(proxy_pass).
+    type: bool
+    default: false
+  directives:
+    description:
+      - Extra raw directives inside C(server {}), for what the options do not cover, for example
+        V(location /ws/ { proxy_pass http://127.0.0.1:8081; proxy_read_timeout 1h; }) or V(add_header X-Frame-Options DENY;).
+      - Each entry must end with C(;) or C(}) and balance its braces. Rendered in order after the generated directives.
+    type: list
+    elements: str
+    default: []
+  location_directives:
+    description:
+      - Extra raw directives inside the main C(location / {}), each ending with C(;) or C(}).
+      - C(proxy_set_header) is refused here; use O(proxy_headers), because any C(proxy_set_header) at location level
+        makes nginx drop all the ones inherited from server level.
+    type: list
+    elements: str
+    default: []
+  access_log:
+    description:
+      - nginx C(access_log) for this site, for example V(/var/log/nginx/blog.access.log), V(/var/log/nginx/x.log combined)
+        or V(off). When unset the directive is left out and the http-level default applies.
+    type: str
+  reload:
+    description:
+      - Reload nginx (C(systemctl reload nginx.service)) after a validated change, if it is running.
+      - With V(false) the validated files are in place and the next reload picks them up.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change, with a diff; touches nothing and runs neither C(nginx -t) nor a reload.
+  diff_mode:
+    support: full
+    description: The rendered server block before and after, and the state of the C(sites-enabled) symlink.
+notes:
+  - "Validation of every option runs first; bad input fails with a message naming the field, for example
+    C(client_max_body_size: '10 MB' must be a number ...), before anything on the host changes."
+  - Fails when C(/etc/nginx/sites-available) or C(/etc/nginx/sites-enabled) is missing (install Debian's nginx package
+    first), when the C(nginx) binary is missing and something must change, when C(nginx -t) rejects the configuration
+    (returns C(rc), C(stderr); the previous files are back), or when C(systemctl reload) fails.
+  - A failing C(nginx -t) refuses the change even when the error is in another file; the message names the file.
+    The module does not refuse to run on an already broken configuration, so a broken site can be fixed by running
+    the module with good values.
+  - When nginx is not running the files are still written and validated, nginx is not started, RV(reloaded) is
+    V(false) and a warning says so.
+  - Only a change of the file content or of the symlink triggers C(nginx -t) and a reload; a mode or owner fix does not.
+  - Requires C(root) on the managed host.
+seealso:
+  - name: nginx core module
+    description: C(server_name), C(listen), C(root), C(client_max_body_size), C(try_files).
+    link: https://nginx.org/en/docs/http/ngx_http_core_module.html
+  - name: nginx proxy module
+    description: C(proxy_pass), C(proxy_set_header), C(proxy_http_version), the C(proxy_*_timeout) directives.
+    link: https://nginx.org/en/docs/http/ngx_http_proxy_module.html
+"""
+
+EXAMPLES = r"""
+- name: Reverse-proxy a rootless Podman service
+  selfhost.pi.nginx_site:
+    name: gitea
+    server_name: [git.example.org]
+    proxy_pass: http://127.0.0.1:3000
+    client_max_body_size: 512m
+    proxy_read_timeout: 300
+    websocket: true
+
+- name: Serve the current Hugo release
+  selfhost.pi.nginx_site:
+    name: blog
+    server_name: [blog.example.org, www.blog.example.org]
+    root: /srv/blog/current
+    directives:
+      - "location ~* \\.(css|js|png|jpg|svg|woff2)$ { expires 7d; }"
+      - error_page 404 /404.html;
+
+- name: A Unix-socket upstream with an extra header and its own access log
+  selfhost.pi.nginx_site:
+    name: app
+    server_name: [app.example.org]
+    listen: ["127.0.0.1:8081"]
+    proxy_pass: "http://unix:/run/app/app.sock:"
+    proxy_headers:
+      X-Forwarded-Host: ""   # do not pass this default header
+      X-Request-Id: $request_id
+    access_log: /var/log/nginx/app.access.log
+
+- name: HTTPS with certificates managed elsewhere
+  selfhost.pi.nginx_site:
+    name: cloud
+    server_name: [cloud.example.org]
+    listen: ["443 ssl", "[::]:443 ssl"]
+    proxy_pass: http://127.0.0.1:8082
+    directives:
+      - ssl_certificate /etc/letsencrypt/live/cloud.example.org/fullchain.pem;
+      - ssl_certificate_key /etc/letsencrypt/live/cloud.example.org/privkey.pem;
+
+- name: Remove a site
+  selfhost.pi.nginx_site:
+    name: old
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The site file in C(sites-available).
+  returned: always
+  type: str
+  sample: /etc/nginx/sites-available/blog.conf
+enabled_path:
+  description: The symlink in C(sites-enabled).
+  returned: always
+  type: str
+  sample: /etc/nginx/sites-enabled/blog.conf
+content:
+  description: The rendered file content.
+  returned: state=present
+  type: str
+  sample: "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\nserver {\n    listen 80;\n..."
+reloaded:
+  description: Whether nginx was reloaded. V(false) when nothing changed, in check mode, with O(reload=false), or when
+    nginx is not running.
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: What happened, or on failure the error; after a failing C(nginx -t) this holds nginx's error lines.
+  returned: always
+  type: str
+  sample: >-
+    nginx -t rejected the configuration, so the site files were put back as they were:
+    nginx: [emerg] unknown directive "bogus_directive" in /etc/nginx/sites-enabled/app.conf:21;
+    nginx: configuration file /etc/nginx/nginx.conf test failed
+rc:
+  description: Exit status of C(nginx -t) (or of C(systemctl reload)).
+  returned: failed
+  type: int
+  sample: 1
+stderr:
+  description: nginx's (or systemctl's) error output.
+  returned: failed
+  type: str
+diff:
+  description: Before/after of the file and of the symlink state (only with C(--diff)).
+  returned: changed and diff mode
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx as nginx_utils
+
+
+def main():
+    module = AnsibleModule(argument_spec=nginx_utils.site_argument_spec(), supports_check_mode=True)
+    params = module.params
+
+    errors = nginx_utils.validate_site(params)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+
+    content = nginx_utils.render_site(params) if params["state"] == "present" else None
+    site = nginx_utils.Site(params["name"], content)
+    result = dict(changed=site.changed, path=site.path, enabled_path=site.enabled_path)
+    if content is not None:
+        result["content"] = content
+        if params["root"] and not os.path.isdir(params["root"]) and not module.check_mode:
+            module.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
+    if site.changed and module._diff:
+        result["diff"] = site.diff()
+    result.update(nginx_utils.apply_sites(module, [site], reload=params["reload"]))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

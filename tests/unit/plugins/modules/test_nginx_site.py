@@ -1,0 +1,264 @@
+import os
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx as nginx_utils
+from ansible_collections.selfhost.pi.plugins.modules import nginx_site
+
+from .helpers import run_module
+
+PROXY = dict(name="app", server_name=["app.test"], proxy_pass="http://127.0.0.1:8080")
+STATIC = dict(name="blog", server_name=["blog.test"], root="/srv/blog/current")
+
+
+class FakeHost:
+    """Stands in for nginx and systemctl; `nginx -t` reads the enabled sites as they are on disk."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.calls = []
+        self.active = True
+
+    def run_command(self, module, args, **kwargs):
+        self.calls.append(list(args))
+        if args[0].endswith("nginx"):
+            enabled = os.path.join(self.conf, "sites-enabled")
+            for entry in sorted(os.listdir(enabled)):
+                path = os.path.join(enabled, entry)
+                if entry.startswith(".") or not os.path.exists(path):
+                    continue
+                with open(path) as handle:
+                    if "bogus_directive" in handle.read():
+                        return 1, "", ('nginx: [emerg] unknown directive "bogus_directive" in %s:12\n'
+                                       "nginx: configuration file /etc/nginx/nginx.conf test failed\n" % path)
+            return 0, "", "nginx: configuration file /etc/nginx/nginx.conf test is successful\n"
+        if args[1] == "is-active":
+            return (0 if self.active else 3), "", ""
+        if args[1] == "reload":
+            return 0, "", ""
+        raise AssertionError("unexpected command %r" % args)
+
+    def verbs(self):
+        return [" ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(c)) for c in self.calls]
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    conf = str(tmp_path / "nginx")
+    os.makedirs(os.path.join(conf, "sites-available"))
+    os.makedirs(os.path.join(conf, "sites-enabled"))
+    fake = FakeHost(conf)
+    monkeypatch.setattr(nginx_utils, "CONF_DIR", conf)
+    if os.geteuid() != 0:
+        monkeypatch.setattr(nginx_utils, "FILE_OWNER", None)
+        monkeypatch.setattr(nginx_utils, "FILE_GROUP", None)
+
+    def run_command(module, args, **kwargs):
+        return fake.run_command(module, args, **kwargs)
+
+    def get_bin_path(module, name, required=False, opt_dirs=None):
+        return "/usr/sbin/" + name
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    return fake
+
+
+def paths(host, name):
+    return (os.path.join(host.conf, "sites-available", name + ".conf"),
+            os.path.join(host.conf, "sites-enabled", name + ".conf"))
+
+
+def listing(host):
+    return sorted(os.listdir(os.path.join(host.conf, "sites-available"))) + sorted(
+        os.listdir(os.path.join(host.conf, "sites-enabled")))
+
+
+def test_proxy_site_is_written_enabled_reloaded_then_unchanged(monkeypatch, host):
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert not failed and result["changed"] and result["reloaded"]
+    path, enabled = paths(host, "app")
+    assert result["path"] == path and result["enabled_path"] == enabled
+    text = open(path).read()
+    assert text == result["content"]
+    assert text.startswith("# Managed by selfhost.pi.nginx_site; local edits are overwritten.\n")
+    for line in ("listen 80;", "listen [::]:80;", "server_name app.test;", "proxy_pass http://127.0.0.1:8080;",
+                 "proxy_http_version 1.1;", "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+                 "proxy_connect_timeout 5s;", "proxy_read_timeout 60s;", "client_max_body_size 10m;"):
+        assert line in text
+    assert "Upgrade" not in text and "access_log" not in text
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert os.readlink(enabled) == path
+    assert host.verbs() == ["nginx -t", "systemctl is-active --quiet nginx.service",
+                            "systemctl reload nginx.service"]
+
+    host.calls = []
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert not failed and not result["changed"] and not result["reloaded"]
+    assert host.calls == []
+
+
+def test_static_site(monkeypatch, host):
+    args = dict(STATIC, index=["index.html", "index.xml"], server_name=["blog.test", "~^www\\.blog\\.test$"])
+    failed, result = run_module(monkeypatch, nginx_site, args)
+    assert not failed and result["changed"]
+    text = result["content"]
+    assert "    server_name blog.test ~^www\\.blog\\.test$;\n" in text
+    assert "    root /srv/blog/current;\n    index index.html index.xml;\n" in text
+    assert "try_files $uri $uri/ =404;" in text
+    assert "proxy_" not in text
+
+
+def test_check_mode_changes_nothing_and_diffs(monkeypatch, host):
+    failed, result = run_module(monkeypatch, nginx_site, PROXY, check_mode=True, diff=True)
+    assert not failed and result["changed"] and not result["reloaded"]
+    assert listing(host) == [] and host.calls == []
+    file_diff, link_diff = result["diff"]
+    assert file_diff["before_header"].endswith("(absent)") and "server_name app.test;" in file_diff["after"]
+    assert link_diff["before"] == "(absent)\n" and link_diff["after"].startswith("symlink to ")
+
+
+def test_failed_nginx_test_restores_previous_file_byte_for_byte(monkeypatch, host):
+    run_module(monkeypatch, nginx_site, PROXY)
+    path, enabled = paths(host, "app")
+    with open(path, "ab") as handle:  # odd bytes survive the round trip
+        handle.write(b"# caf\xc3\xa9 \xff\n")
+    before = open(path, "rb").read()
+    inode = os.stat(path).st_ino
+    host.calls = []
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, directives=["bogus_directive on;"]))
+    assert failed and result["rc"] == 1
+    assert 'unknown directive "bogus_directive"' in result["msg"] and "put back as they were" in result["msg"]
+    assert open(path, "rb").read() == before and os.stat(path).st_ino == inode
+    assert os.readlink(enabled) == path
+    assert listing(host) == ["app.conf", "app.conf"]  # no temporary or backup files left
+    assert host.verbs() == ["nginx -t"]  # and no reload
+
+
+def test_failed_nginx_test_removes_new_site(monkeypatch, host):
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, location_directives=["bogus_directive on;"]))
+    assert failed and "bogus_directive" in result["msg"]
+    assert listing(host) == []
+
+
+def test_absent_removes_validates_reloads(monkeypatch, host):
+    run_module(monkeypatch, nginx_site, STATIC)
+    failed, result = run_module(monkeypatch, nginx_site, dict(name="blog", state="absent"), check_mode=True,
+                                diff=True)
+    assert result["changed"] and result["diff"][0]["after"] == "" and listing(host) == ["blog.conf", "blog.conf"]
+    host.calls = []
+    failed, result = run_module(monkeypatch, nginx_site, dict(name="blog", state="absent"))
+    assert not failed and result["changed"] and result["reloaded"] and listing(host) == []
+    assert host.verbs()[0] == "nginx -t"
+    failed, result = run_module(monkeypatch, nginx_site, dict(name="blog", state="absent"))
+    assert not failed and not result["changed"]
+
+
+def test_not_running_nginx_is_not_started(monkeypatch, host):
+    host.active = False
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert not failed and result["changed"] and not result["reloaded"]
+    assert "not running" in result["msg"]
+    assert "systemctl reload nginx.service" not in host.verbs()
+    assert not any("start" in verb for verb in host.verbs())
+
+
+def test_reload_false(monkeypatch, host):
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, reload=False))
+    assert not failed and result["changed"] and not result["reloaded"]
+    assert host.verbs() == ["nginx -t"]
+
+
+def test_headers_websocket_and_overrides(monkeypatch, host):
+    args = dict(PROXY, websocket=True, proxy_headers={"x-forwarded-host": "", "X-Request-Id": "$request_id",
+                                                      "X-Note": 'a "b"'})
+    failed, result = run_module(monkeypatch, nginx_site, args)
+    text = result["content"]
+    assert "proxy_set_header Upgrade $http_upgrade;" in text
+    assert "proxy_set_header Connection $http_connection;" in text
+    assert 'proxy_set_header X-Forwarded-Host "";' in text and "X-Forwarded-Host $host" not in text
+    assert text.index("X-Note") < text.index("X-Request-Id")  # extras sorted, after the defaults
+    assert 'proxy_set_header X-Note "a \\"b\\"";' in text
+
+
+def test_wrong_symlink_and_mode_are_fixed(monkeypatch, host):
+    run_module(monkeypatch, nginx_site, PROXY)
+    path, enabled = paths(host, "app")
+    os.chmod(path, 0o600)
+    host.calls = []
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert result["changed"] and not result["reloaded"] and host.calls == []  # nothing nginx reads changed
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    os.unlink(enabled)
+    os.symlink("/elsewhere.conf", enabled)
+    failed, result = run_module(monkeypatch, nginx_site, PROXY, diff=True)
+    assert result["changed"] and result["reloaded"] and os.readlink(enabled) == path
+    assert result["diff"][1]["before"] == "symlink to /elsewhere.conf\n"
+
+
+@pytest.mark.parametrize("args, field", [
+    (dict(PROXY, name="../x"), "name:"),
+    (dict(PROXY, server_name=["a b"]), "server_name[0]:"),
+    (dict(PROXY, server_name=[]), "server_name:"),
+    (dict(PROXY, server_name=["x\\"]), "server_name[0]:"),
+    (dict(PROXY, listen=["80; evil"]), "listen[0]:"),
+    (dict(PROXY, proxy_pass="ftp://x"), "proxy_pass:"),
+    (dict(PROXY, root="/srv/x"), "proxy_pass, root:"),
+    (dict(name="x", server_name=["x"]), "proxy_pass, root:"),
+    (dict(STATIC, root="relative"), "root:"),
+    (dict(STATIC, websocket=True), "websocket:"),
+    (dict(STATIC, proxy_headers={"X": "y"}), "proxy_headers:"),
+    (dict(PROXY, proxy_headers={"Bad Name": "y"}), "proxy_headers:"),
+    (dict(PROXY, proxy_headers={"X": "a\nb"}), "proxy_headers.X:"),
+    (dict(PROXY, proxy_read_timeout=0), "proxy_read_timeout:"),
+    (dict(PROXY, client_max_body_size="10 MB"), "client_max_body_size:"),
+    (dict(PROXY, directives=["gzip on"]), "directives[0]:"),
+    (dict(PROXY, directives=["location / { }}"]), "directives[0]:"),
+    (dict(PROXY, location_directives=["proxy_set_header X y;"]), "location_directives[0]:"),
+    (dict(PROXY, access_log="/x; evil"), "access_log:"),
+])
+def test_bad_input_fails_naming_the_field_before_touching_anything(monkeypatch, host, args, field):
+    failed, result = run_module(monkeypatch, nginx_site, args)
+    assert failed and field in result["msg"], result["msg"]
+    assert listing(host) == [] and host.calls == []
+
+
+def test_render_is_deterministic():
+    params = dict((k, v.get("default")) for k, v in nginx_utils.site_argument_spec().items())
+    params.update(PROXY, proxy_headers={"B": "2", "A": "1"})
+    first = nginx_utils.render_site(params)
+    params["proxy_headers"] = {"A": "1", "B": "2"}
+    assert nginx_utils.render_site(params) == first
+
+
+def test_missing_debian_layout_fails_before_writing(monkeypatch, host):
+    os.rmdir(os.path.join(host.conf, "sites-enabled"))
+    failed, result = run_module(monkeypatch, nginx_site, PROXY, check_mode=True)
+    assert not failed and result["changed"]  # check mode works before nginx is installed
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert failed and "sites-enabled does not exist" in result["msg"]
+    assert os.listdir(os.path.join(host.conf, "sites-available")) == [] and host.calls == []
+
+
+def test_nginx_warnings_are_passed_on(monkeypatch, host):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    real = host.run_command
+
+    def with_warning(module, args, **kwargs):
+        rc, out, err = real(module, args, **kwargs)
+        if args[0].endswith("nginx"):
+            err = '2026/01/01 00:00:00 [warn] 9#9: conflicting server name "app.test" on 0.0.0.0:80, ignored\n' + err
+        return rc, out, err
+
+    monkeypatch.setattr(host, "run_command", with_warning)
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert not failed and warnings == ['nginx: [warn] conflicting server name "app.test" on 0.0.0.0:80, ignored']
+
+
+def test_nginx_errors_drop_log_prefix():
+    text = ('2026/11/22 02:23:48 [emerg] 849#849: unknown directive "x" in /etc/nginx/sites-enabled/a.conf:21\n'
+            "nginx: configuration file /etc/nginx/nginx.conf test failed\n")
+    assert nginx_utils.nginx_errors(text) == ('nginx: [emerg] unknown directive "x" in /etc/nginx/sites-enabled/a.conf:21;'
+                                              " nginx: configuration file /etc/nginx/nginx.conf test failed")
