@@ -1,0 +1,414 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One pinned system account per service.
+
+``normalize(params)`` checks and completes the options (raises ``ValueError``
+whose message starts with the option name); ``ServiceUser(module, spec).converge()``
+reads the account, /etc/subuid, /etc/subgid and the linger flag, checks for
+conflicts, and only then runs groupadd/useradd/usermod/loginctl... It returns
+the result dict of the ``selfhost.pi.service_user`` module, so a module that
+converges many services can call it once per service.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import stat
+import time
+
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+ID_MIN, ID_MAX = 1, 65533
+SUBID_MIN, SUBID_MAX = 65536, 2 ** 32 - 1
+# Module-level so that tests can point them at a temporary directory.
+PATHS = {
+    "subuid": "/etc/subuid",
+    "subgid": "/etc/subgid",
+    "linger": "/var/lib/systemd/linger",
+    "run_user": "/run/user",
+}
+# Never removed by remove_home, never accepted as a service home.
+PROTECTED = frozenset("/ /bin /boot /dev /etc /home /lib /media /mnt /nonexistent /opt /proc /root /run /sbin "
+                      "/srv /sys /tmp /usr /var /var/lib /var/tmp".split())
+POLL = 0.5
+
+
+def parse_mode(value):
+    """'0750', '750' or an int already converted from octal -> int."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    elif isinstance(value, str) and re.match(r"^0?[0-7]{3,4}$", value.strip()):
+        mode = int(value.strip(), 8)
+    else:
+        raise ValueError("home_mode: %r is not an octal mode like '0750'" % (value,))
+    if not 0 <= mode <= 0o7777:
+        raise ValueError("home_mode: %r is outside 0000..7777" % (value,))
+    return mode
+
+
+def _int_in(field, value, low, high):
+    if not low <= value <= high:
+        raise ValueError("%s: %d is outside %d..%d" % (field, value, low, high))
+    return value
+
+
+def normalize(params):
+    """Validate the module options and fill in the derived defaults."""
+    s = dict(params)
+    name = s["name"]
+    if not NAME_RE.match(name or ""):
+        raise ValueError("name: %r is not a valid user name (%s)" % (name, NAME_RE.pattern))
+    s["state"] = s.get("state") or "present"
+    s["group"] = s.get("group") or name
+    if not NAME_RE.match(s["group"]):
+        raise ValueError("group: %r is not a valid group name (%s)" % (s["group"], NAME_RE.pattern))
+    home = s.get("home") or "/home/%s" % name
+    if not home.startswith("/"):
+        raise ValueError("home: %r is not an absolute path" % home)
+    s["home"] = os.path.normpath(home)
+    if s["home"] in PROTECTED:
+        raise ValueError("home: %s is a system directory, not a service home" % s["home"])
+    if s["state"] == "absent":
+        return s
+    if s.get("remove_home"):
+        raise ValueError("remove_home: only valid with state=absent")
+    if s.get("uid") is None:
+        raise ValueError("uid: required when state=present")
+    _int_in("uid", s["uid"], ID_MIN, ID_MAX)
+    s["gid"] = _int_in("gid", s["uid"] if s.get("gid") is None else s["gid"], ID_MIN, ID_MAX)
+    s["home_mode"] = parse_mode("0750" if s.get("home_mode") is None else s["home_mode"])
+    s["shell"] = s.get("shell") or "/usr/sbin/nologin"
+    if not s["shell"].startswith("/"):
+        raise ValueError("shell: %r is not an absolute path" % s["shell"])
+    s["comment"] = "selfhost.pi service %s" % name if s.get("comment") is None else s["comment"]
+    if ":" in s["comment"] or "\n" in s["comment"]:
+        raise ValueError("comment: must not contain ':' or a newline")
+    s["subid_start"] = s["uid"] * 65536 if s.get("subid_start") is None else s["subid_start"]
+    s["subid_count"] = 65536 if s.get("subid_count") is None else s["subid_count"]
+    if s["subid_count"] < 1:
+        raise ValueError("subid_count: %d must be at least 1" % s["subid_count"])
+    if s["subid_start"] < SUBID_MIN:
+        raise ValueError("subid_start: %d is below %d (the range of real UIDs)" % (s["subid_start"], SUBID_MIN))
+    if s["subid_start"] + s["subid_count"] - 1 > SUBID_MAX:
+        raise ValueError("subid_start: range %d..%d exceeds %d" % (
+            s["subid_start"], s["subid_start"] + s["subid_count"] - 1, SUBID_MAX))
+    s["linger"] = True if s.get("linger") is None else s["linger"]
+    s["manager_timeout"] = 30 if s.get("manager_timeout") is None else s["manager_timeout"]
+    if s["manager_timeout"] < 0:
+        raise ValueError("manager_timeout: %d must not be negative" % s["manager_timeout"])
+    return s
+
+
+def parse_subids(text):
+    """Lines of a subuid/subgid file as (line, owner, start, count); owner None if not an entry."""
+    rows = []
+    for line in (text or "").splitlines():
+        parts = line.split(":")
+        if len(parts) == 3 and not line.startswith("#") and parts[1].isdigit() and parts[2].isdigit():
+            rows.append((line, parts[0], int(parts[1]), int(parts[2])))
+        else:
+            rows.append((line, None, None, None))
+    return rows
+
+
+def render_subids(rows, keys, entry):
+    """File text with this user's entries (owner in ``keys``) replaced by ``entry`` (None: removed)."""
+    out = []
+    for line, owner, _start, _count in rows:
+        if owner in keys:
+            if entry is not None:
+                out.append(entry)
+                entry = None
+            continue
+        out.append(line)
+    if entry is not None:
+        out.append(entry)
+    return "".join(line + "\n" for line in out)
+
+
+def _dir_state(path):
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    return "%04o %d:%d" % (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+
+
+def _text(pairs):
+    return "".join("%s: %s\n" % (k, str(v).lower() if isinstance(v, bool) else v) for k, v in pairs)
+
+
+class ServiceUser(object):
+    """Converge one service account; see the module documentation for the contract."""
+
+    def __init__(self, module, spec):
+        self.module = module
+        self.s = spec
+        self.check_mode = module.check_mode
+        self.changed = False
+        self._bins = {}
+
+    # -- helpers -----------------------------------------------------------
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=msg, changed=self.changed, **kwargs)
+
+    def run(self, args, check=True):
+        name = args[0]
+        if name not in self._bins:
+            self._bins[name] = self.module.get_bin_path(name, required=True)
+        rc, out, err = self.module.run_command([self._bins[name]] + list(args[1:]),
+                                               environ_update={"LC_ALL": "C"})
+        if check and rc != 0:
+            self.fail("%s failed (rc=%d): %s" % (" ".join(args), rc, (err or out).strip()))
+        return rc, out, err
+
+    def act(self, args):
+        """Run a state-changing command (skipped in check mode)."""
+        self.changed = True
+        if not self.check_mode:
+            self.run(args)
+
+    def manager_state(self, uid):
+        return self.run(["systemctl", "is-active", "user@%d.service" % uid], check=False)[1].strip() or "unknown"
+
+    def bus(self, uid):
+        return os.path.join(PATHS["run_user"], str(uid), "bus")
+
+    def linger_on(self):
+        return os.path.exists(os.path.join(PATHS["linger"], self.s["name"]))
+
+    def subid_files(self):
+        return [(kind, PATHS[kind], parse_subids(read_text(PATHS[kind]))) for kind in ("subuid", "subgid")]
+
+    # -- present -------------------------------------------------------------
+    def present(self):
+        s = self.s
+        name, uid, gid, group = s["name"], s["uid"], s["gid"], s["group"]
+        users = pwd.getpwall()
+        groups = grp.getgrall()
+        user = next((u for u in users if u.pw_name == name), None)
+        other = next((u for u in users if u.pw_uid == uid and u.pw_name != name), None)
+        if other:
+            self.fail("uid: %d is already used by user %s" % (uid, other.pw_name))
+        other = next((g for g in groups if g.gr_gid == gid and g.gr_name != group), None)
+        if other:
+            self.fail("gid: %d is already used by group %s" % (gid, other.gr_name))
+        cur_group = next((g for g in groups if g.gr_name == group), None)
+        groupmod = False
+        if cur_group and cur_group.gr_gid != gid:
+            # Renumber only the user's own group that nobody else uses.
+            own = (user is not None and group == name and user.pw_gid == cur_group.gr_gid
+                   and not [m for m in cur_group.gr_mem if m != name]
+                   and not [u for u in users if u.pw_gid == cur_group.gr_gid and u.pw_name != name])
+            if not own:
+                self.fail("gid: group %s already exists with GID %d, not %d" % (group, cur_group.gr_gid, gid))
+            groupmod = True
+
+        # /etc/subuid and /etc/subgid: this user's entries are keyed by name or UID.
+        keys = set([name, str(uid)] + ([str(user.pw_uid)] if user else []))
+        start, count = s["subid_start"], s["subid_count"]
+        end = start + count - 1
+        entry = "%s:%d:%d" % (name, start, count)
+        subids, before_ids = [], {}
+        for kind, path, rows in self.subid_files():
+            mine = [line for line, owner, _s, _c in rows if owner in keys]
+            before_ids[kind] = ", ".join(mine) or "(none)"
+            for line, owner, o_start, o_count in rows:
+                if owner is not None and owner not in keys and o_start <= end and start <= o_start + o_count - 1:
+                    self.fail("subid_start: range %d..%d overlaps %s entry %s" % (start, end, path, line))
+            if mine != [entry]:
+                subids.append(ManagedFile(path, render_subids(rows, keys, entry), mode=0o644, owner=0, group=0))
+
+        if not os.path.isfile(s["shell"]):
+            self.fail("shell: %s does not exist" % s["shell"])
+        home_state = _dir_state(s["home"])
+        if home_state == "not a directory":
+            self.fail("home: %s exists and is not a directory" % s["home"])
+        want_home = "%04o %d:%d" % (s["home_mode"], uid, gid)
+        linger = self.linger_on()
+        manager = self.manager_state(uid) if (s["linger"] and user and s["manager_timeout"]) else None
+
+        mod = []
+        if user:
+            for flag, current, wanted in (("--uid", user.pw_uid, uid), ("--home", user.pw_dir, s["home"]),
+                                          ("--shell", user.pw_shell, s["shell"]),
+                                          ("--comment", user.pw_gecos, s["comment"])):
+                if current != wanted:
+                    mod += [flag, str(wanted)]
+            # groupmod renumbers the primary GID of the group's users itself.
+            if user.pw_gid != gid and not (groupmod and user.pw_gid == cur_group.gr_gid):
+                mod += ["--gid", str(gid)]
+
+        # Diff: a readable account summary before and after.
+        gname = dict((g.gr_gid, g.gr_name) for g in groups)
+        before = [("user", name if user else "absent")]
+        if user:
+            before += [("uid", user.pw_uid), ("gid", user.pw_gid), ("group", gname.get(user.pw_gid, "-")),
+                       ("home", user.pw_dir), ("shell", user.pw_shell), ("comment", user.pw_gecos)]
+        elif cur_group:
+            before += [("group", "%s (gid %d)" % (group, cur_group.gr_gid))]
+        before += [("home_dir", "%s %s" % (s["home"], home_state or "missing")),
+                   ("subuid", before_ids["subuid"]), ("subgid", before_ids["subgid"]), ("linger", linger)]
+        after = [("user", name), ("uid", uid), ("gid", gid), ("group", group), ("home", s["home"]),
+                 ("shell", s["shell"]), ("comment", s["comment"]), ("home_dir", "%s %s" % (s["home"], want_home)),
+                 ("subuid", entry), ("subgid", entry), ("linger", s["linger"])]
+        if manager is not None:
+            before.append(("manager", manager))
+        if s["linger"] and s["manager_timeout"]:
+            after.append(("manager", "active"))
+
+        # Act.
+        if ("--uid" in mod or "--home" in mod) and not self.check_mode:
+            # usermod refuses to renumber or re-home a user with running processes.
+            if self.manager_state(user.pw_uid) in ("active", "activating", "reloading"):
+                units = ["user@%d.service" % user.pw_uid]
+                if "--uid" in mod:
+                    units.append("user-runtime-dir@%d.service" % user.pw_uid)  # the old /run/user/UID
+                self.act(["systemctl", "stop"] + units)
+        if not cur_group:
+            self.act(["groupadd", "--gid", str(gid), group])
+        elif groupmod:
+            self.act(["groupmod", "--gid", str(gid), group])
+        if not user:
+            self.act(["useradd", "--uid", str(uid), "--gid", str(gid), "--home-dir", s["home"],
+                      "--shell", s["shell"], "--comment", s["comment"], "--no-create-home", "--no-user-group",
+                      "--no-log-init", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name])
+        elif mod:
+            self.act(["usermod"] + mod + [name])
+        if home_state != want_home:
+            self.changed = True
+            if not self.check_mode:
+                parent = os.path.dirname(s["home"])
+                if not os.path.isdir(parent):
+                    os.makedirs(parent, 0o755)
+                ensure_directory(s["home"], s["home_mode"], uid, gid)
+        for managed in subids:
+            self.changed = True
+            if not self.check_mode:
+                managed.apply(self.module)
+        if s["linger"] != linger:
+            self.act(["loginctl", "enable-linger" if s["linger"] else "disable-linger", name])
+        if s["linger"] and s["manager_timeout"] and not self.check_mode:
+            # logind does not start the manager if linger was on already, or if it still
+            # tears down an earlier user with this UID ("closing"): start it ourselves.
+            if self.manager_state(uid) in ("inactive", "failed"):
+                self.act(["systemctl", "start", "--no-block", "user@%d.service" % uid])
+            self.wait_manager(uid)
+        elif s["linger"] and linger and manager in ("inactive", "failed"):
+            self.changed = True  # check mode: the manager would be started
+        return self.result(uid, gid, s["home"], s["shell"], before, after)
+
+    def wait_manager(self, uid):
+        unit = "user@%d.service" % uid
+        deadline = time.time() + self.s["manager_timeout"]
+        while True:
+            state = self.manager_state(uid)
+            if state == "active" and os.path.exists(self.bus(uid)):
+                return
+            if time.time() >= deadline:
+                break
+            time.sleep(POLL)
+        status = self.run(["systemctl", "status", "--no-pager", "--lines=0", unit], check=False)[1]
+        journal = self.run(["journalctl", "--no-pager", "--lines=20", "--unit", unit], check=False)[1]
+        self.fail("manager_timeout: %s not up within %d s (is-active: %s, %s %s)\n%s\n%s" % (
+            unit, self.s["manager_timeout"], state, self.bus(uid),
+            "exists" if os.path.exists(self.bus(uid)) else "missing", status.strip(), journal.strip()))
+
+    # -- absent --------------------------------------------------------------
+    def absent(self):
+        s = self.s
+        name = s["name"]
+        users = pwd.getpwall()
+        user = next((u for u in users if u.pw_name == name), None)
+        uid = user.pw_uid if user else s.get("uid")
+        home = os.path.normpath(user.pw_dir) if user else s["home"]
+        gid = user.pw_gid if user else None
+        if s.get("remove_home") and home in PROTECTED:
+            self.fail("home: refusing to remove %s (home of %s)" % (home, name))
+        own = None
+        if user:
+            own = next((g for g in grp.getgrall() if g.gr_gid == user.pw_gid and g.gr_name == name), None)
+            if own and ([m for m in own.gr_mem if m != name]
+                        or [u for u in users if u.pw_gid == own.gr_gid and u.pw_name != name]):
+                own = None
+        keys = set([name] + ([str(uid)] if uid is not None else []))
+        subids, before_ids = [], {}
+        for kind, path, rows in self.subid_files():
+            mine = [line for line, owner, _s, _c in rows if owner in keys]
+            before_ids[kind] = ", ".join(mine) or "(none)"
+            if mine:
+                subids.append(ManagedFile(path, render_subids(rows, keys, None), mode=0o644, owner=0, group=0))
+        linger = self.linger_on()
+        manager = self.manager_state(uid) if user else "inactive"
+        home_state = _dir_state(home)
+        remove_home = bool(s.get("remove_home") and home_state)
+
+        before = [("user", name if user else "absent")]
+        if user:
+            before += [("uid", uid), ("gid", gid), ("home", user.pw_dir), ("shell", user.pw_shell)]
+        before += [("home_dir", "%s %s" % (home, home_state or "missing")), ("subuid", before_ids["subuid"]),
+                   ("subgid", before_ids["subgid"]), ("linger", linger), ("manager", manager)]
+        kept = "missing" if remove_home or not home_state else home_state + " (kept)"
+        after = [("user", "absent"), ("home_dir", "%s %s" % (home, kept)),
+                 ("subuid", "(none)"), ("subgid", "(none)"), ("linger", False), ("manager", "inactive")]
+        if own:
+            after.insert(1, ("group", "%s removed" % own.gr_name))
+
+        if linger:
+            self.act(["loginctl", "disable-linger", name])
+        runtime = uid is not None and os.path.isdir(os.path.join(PATHS["run_user"], str(uid)))
+        if manager in ("active", "activating", "reloading", "deactivating") or runtime:
+            # Synchronous, unlike loginctl terminate-user; userdel refuses a user with processes.
+            self.act(["systemctl", "stop", "user@%d.service" % uid, "user-runtime-dir@%d.service" % uid])
+        for managed in subids:
+            self.changed = True
+            if not self.check_mode:
+                managed.apply(self.module)
+        if user:
+            self.act(["userdel", name])
+        if own:
+            # userdel already drops the user's own group when USERGROUPS_ENAB=yes.
+            self.changed = True
+            if not self.check_mode and [g for g in grp.getgrall() if g.gr_name == own.gr_name]:
+                self.run(["groupdel", own.gr_name])
+        if remove_home:
+            self.changed = True
+            if not self.check_mode:
+                shutil.rmtree(home)
+        return self.result(uid, gid, home, user.pw_shell if user else None, before, after)
+
+    # -- result ----------------------------------------------------------------
+    def result(self, uid, gid, home, shell, before, after):
+        s = self.s
+        present = s["state"] == "present"
+        return dict(
+            changed=self.changed, name=s["name"], state=s["state"], uid=uid, gid=gid, group=s["group"],
+            home=home, shell=shell, runtime_dir="%s/%d" % (PATHS["run_user"], uid) if uid is not None else None,
+            subid_start=s.get("subid_start") if present else None,
+            subid_count=s.get("subid_count") if present else None,
+            linger=s["linger"] if present else False,
+            diff=dict(before_header="service user %s" % s["name"], after_header="service user %s" % s["name"],
+                      before=_text(before), after=_text(after if self.changed else before)),
+        )
+
+    def converge(self):
+        return self.present() if self.s["state"] == "present" else self.absent()
+
+
+def converge(module, params):
+    """Validate ``params`` (module options) and converge; fails through ``module.fail_json``."""
+    try:
+        spec = normalize(params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    return ServiceUser(module, spec).converge()

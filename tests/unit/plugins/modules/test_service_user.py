@@ -1,0 +1,333 @@
+"""selfhost.pi.service_user against a fake passwd/group database and command runner."""
+import grp
+import os
+import pwd
+import shutil
+import stat
+import types
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.selfhost.pi.plugins.module_utils import service_user as su
+from ansible_collections.selfhost.pi.plugins.modules import service_user
+
+from .helpers import run_module
+
+READ_ONLY = ("is-active", "status")
+
+
+class FakeHost:
+    """passwd/group in dicts; useradd & co. edit them, loginctl/systemctl drive linger and managers."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp = tmp_path
+        self.users = {"root": [0, 0, "root", "/root", "/bin/bash"], "alice": [1000, 1000, "", "/home/alice", "/bin/sh"]}
+        self.groups = {"root": [0, []], "alice": [1000, []], "www-data": [33, []]}
+        self.active = set()
+        self.manager_starts = True
+        self.linger_starts = True  # logind starts the manager on enable-linger
+        self.calls = []
+        self.owners = {}
+        for key in ("linger", "run_user"):
+            (tmp_path / key).mkdir()
+        monkeypatch.setattr(su, "PATHS", dict(subuid=str(tmp_path / "subuid"), subgid=str(tmp_path / "subgid"),
+                                              linger=str(tmp_path / "linger"), run_user=str(tmp_path / "run_user")))
+        self.clock = [0.0]
+        monkeypatch.setattr(su, "time", types.SimpleNamespace(
+            time=lambda: self.clock[0], sleep=lambda s: self.clock.__setitem__(0, self.clock[0] + s)))
+        self.usergroups_enab = True
+        monkeypatch.setattr(su.pwd, "getpwall", lambda: [
+            pwd.struct_passwd((n, "x", u[0], u[1], u[2], u[3], u[4])) for n, u in self.users.items()])
+        monkeypatch.setattr(su.grp, "getgrall", lambda: [
+            grp.struct_group((n, "x", g[0], list(g[1]))) for n, g in self.groups.items()])
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda mod, name, required=False: name)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda mod, args, **kw: self.run(args))
+        # Record ownership instead of chowning, so the tests need not run as root.
+        monkeypatch.setattr(os, "chown", lambda path, uid, gid: self.owners.__setitem__(path, (uid, gid)))
+        monkeypatch.setattr(su, "_dir_state", self.dir_state)
+        (tmp_path / "subuid").write_text("# keep me\nalice:100000:65536\n")
+        (tmp_path / "subgid").write_text("alice:100000:65536\n")
+
+    def dir_state(self, path):
+        if not os.path.isdir(path):
+            return "not a directory" if os.path.exists(path) else None
+        uid, gid = self.owners.get(path, (0, 0))
+        return "%04o %d:%d" % (stat.S_IMODE(os.stat(path).st_mode), uid, gid)
+
+    def home(self, name="svc"):
+        return str(self.tmp / "home" / name)
+
+    def changing_calls(self):
+        return [c for c in self.calls if not (c[0] == "systemctl" and c[1] in READ_ONLY)]
+
+    def run(self, args):
+        self.calls.append(list(args))
+        cmd, rest = args[0], list(args[1:])
+        name = rest[-1]
+        opts = dict(zip(rest[:-1:2], rest[1:-1:2]))
+        if cmd == "groupadd":
+            self.groups[name] = [int(opts["--gid"]), []]
+        elif cmd == "groupmod":
+            old = self.groups[name][0]
+            self.groups[name][0] = int(opts["--gid"])
+            for user in self.users.values():
+                if user[1] == old:
+                    user[1] = int(opts["--gid"])
+        elif cmd == "groupdel":
+            del self.groups[name]
+        elif cmd == "useradd":
+            self.users[name] = [int(opts["--uid"]), int(opts["--gid"]), opts["--comment"],
+                                opts["--home-dir"], opts["--shell"]]
+        elif cmd == "usermod":
+            fields = {"--uid": 0, "--gid": 1, "--comment": 2, "--home": 3, "--shell": 4}
+            for flag, value in opts.items():
+                self.users[name][fields[flag]] = int(value) if fields[flag] < 2 else value
+        elif cmd == "userdel":
+            gid = self.users.pop(name)[1]
+            if self.usergroups_enab and name in self.groups and self.groups[name][0] == gid:
+                del self.groups[name]  # USERGROUPS_ENAB=yes
+        elif cmd == "loginctl":
+            path = os.path.join(su.PATHS["linger"], name)
+            if rest[0] == "enable-linger":
+                open(path, "w").close()
+                if self.linger_starts:
+                    self.start(self.users[name][0])
+            else:
+                os.unlink(path)
+        elif cmd == "systemctl":
+            uid = int(name.split("@")[1].split(".")[0])
+            if rest[0] == "is-active":
+                return (0, "active\n", "") if uid in self.active else (3, "inactive\n", "")
+            if rest[0] == "start":
+                self.start(uid)
+            elif rest[0] == "stop":
+                self.active.discard(uid)
+                run_dir = os.path.join(su.PATHS["run_user"], str(uid))
+                if os.path.isdir(run_dir):
+                    shutil.rmtree(run_dir)
+            elif rest[0] == "status":
+                return 3, "x user@%d.service - User Manager\n   Active: failed\n" % uid, ""
+        elif cmd == "journalctl":
+            return 0, "systemd[1]: Failed to start user@.service\n", ""
+        return 0, "", ""
+
+    def start(self, uid):
+        if self.manager_starts:
+            self.active.add(uid)
+            os.makedirs(os.path.join(su.PATHS["run_user"], str(uid)), exist_ok=True)
+            open(os.path.join(su.PATHS["run_user"], str(uid), "bus"), "w").close()
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    return FakeHost(tmp_path, monkeypatch)
+
+
+def run(monkeypatch, host, check_mode=False, **args):
+    args.setdefault("name", "svc")
+    args.setdefault("home", host.home(args["name"]))
+    host.calls = []
+    return run_module(monkeypatch, service_user, args, check_mode=check_mode, diff=True)
+
+
+def test_create_then_idempotent(monkeypatch, host):
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and result["changed"]
+    assert result["uid"] == result["gid"] == 2001 and result["group"] == "svc"
+    assert result["runtime_dir"] == host.tmp.joinpath("run_user", "2001").as_posix()
+    assert result["subid_start"] == 2001 * 65536 and result["subid_count"] == 65536
+    useradd = [c for c in host.calls if c[0] == "useradd"][0]
+    assert ["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"] == useradd[-5:-1]
+    assert "--no-create-home" in useradd and "--no-user-group" in useradd
+    assert host.calls[0] == ["groupadd", "--gid", "2001", "svc"]
+    assert host.users["svc"] == [2001, 2001, "selfhost.pi service svc", host.home(), "/usr/sbin/nologin"]
+    assert host.dir_state(host.home()) == "0750 2001:2001"
+    assert not os.listdir(host.home())
+    entry = "svc:131137536:65536\n"
+    assert (host.tmp / "subuid").read_text() == "# keep me\nalice:100000:65536\n" + entry
+    assert (host.tmp / "subgid").read_text() == "alice:100000:65536\n" + entry
+    assert stat.S_IMODE(os.stat(str(host.tmp / "subuid")).st_mode) == 0o644
+    assert ["loginctl", "enable-linger", "svc"] in host.calls
+    assert "+linger: true" not in result["diff"]["before"] and "linger: true" in result["diff"]["after"]
+    assert "user: absent" in result["diff"]["before"]
+
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and not result["changed"]
+    assert host.changing_calls() == []
+    assert result["diff"]["before"] == result["diff"]["after"]
+
+
+def test_check_mode_changes_nothing(monkeypatch, host):
+    failed, result = run(monkeypatch, host, check_mode=True, uid=2001)
+    assert not failed and result["changed"]
+    assert host.changing_calls() == [] and "svc" not in host.users
+    assert not os.path.exists(host.home())
+    assert "svc" not in (host.tmp / "subuid").read_text()
+    assert "subuid: svc:131137536:65536" in result["diff"]["after"]
+
+
+def test_drift_is_corrected_with_usermod(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    host.users["svc"][4] = "/bin/sh"
+    os.chmod(host.home(), 0o755)
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and result["changed"]
+    assert host.changing_calls() == [["usermod", "--shell", "/usr/sbin/nologin", "svc"]]
+    assert host.users["svc"][4] == "/usr/sbin/nologin"
+    assert host.dir_state(host.home()) == "0750 2001:2001"
+    assert "-shell: /bin/sh" not in result["diff"]["before"]  # plain text, the callback adds +/-
+    assert "shell: /bin/sh" in result["diff"]["before"]
+
+
+def test_home_field_changes_without_moving_data(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    failed, result = run(monkeypatch, host, uid=2001, home=host.home("elsewhere"))
+    assert not failed
+    assert ["systemctl", "stop", "user@2001.service"] in host.calls  # usermod refuses a busy user
+    assert ["usermod", "--home", host.home("elsewhere"), "svc"] in host.calls
+    assert os.path.isdir(host.home()) and os.path.isdir(host.home("elsewhere"))
+    assert 2001 in host.active  # linger brings the manager back
+
+
+def test_subid_entries_replaced_other_lines_kept(monkeypatch, host):
+    (host.tmp / "subuid").write_text("# keep me\nsvc:5000000:10\nalice:100000:65536\n2001:6000000:10\nbad line\n")
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed
+    assert (host.tmp / "subuid").read_text() == "# keep me\nsvc:131137536:65536\nalice:100000:65536\nbad line\n"
+    assert "subuid: svc:5000000:10, 2001:6000000:10" in result["diff"]["before"]
+
+
+@pytest.mark.parametrize("args, field", [
+    (dict(name="Bad"), "name: "),
+    (dict(group="9x"), "group: "),
+    (dict(), "uid: required"),
+    (dict(uid=70000), "uid: 70000 is outside 1..65533"),
+    (dict(uid=0), "uid: 0 is outside"),
+    (dict(gid=65534), "gid: 65534 is outside"),
+    (dict(home="rel/dir"), "home: "),
+    (dict(home="/home"), "home: /home is a system directory"),
+    (dict(home_mode="u=rwx"), "home_mode: "),
+    (dict(home_mode="0999"), "home_mode: "),
+    (dict(shell="/nonexistent/sh"), "shell: /nonexistent/sh does not exist"),
+    (dict(comment="a:b"), "comment: "),
+    (dict(subid_start=1000), "subid_start: 1000 is below 65536"),
+    (dict(subid_start=2 ** 32 - 100), "subid_start: range 4294967196..4295032731 exceeds 4294967295"),
+    (dict(subid_count=0), "subid_count: "),
+    (dict(manager_timeout=-1), "manager_timeout: "),
+    (dict(remove_home=True), "remove_home: only valid with state=absent"),
+    (dict(subid_start=100000), "subid_start: range 100000..165535 overlaps"),
+    (dict(uid=1000), "uid: 1000 is already used by user alice"),
+    (dict(gid=33), "gid: 33 is already used by group www-data"),
+    (dict(group="www-data"), "gid: group www-data already exists with GID 33, not 2001"),
+])
+def test_bad_input_fails_before_any_change(monkeypatch, host, args, field):
+    args.setdefault("uid", 2001) if field != "uid: required" else None
+    before = (host.tmp / "subuid").read_text()
+    failed, result = run(monkeypatch, host, **args)
+    assert failed
+    assert result["msg"].startswith(field), result["msg"]
+    assert host.changing_calls() == []
+    assert (host.tmp / "subuid").read_text() == before
+    assert not os.path.exists(host.home())
+
+
+def test_overlap_message_shows_other_entry(monkeypatch, host):
+    failed, result = run(monkeypatch, host, uid=2001, subid_start=120000)
+    assert failed and "alice:100000:65536" in result["msg"] and "subuid" in result["msg"]
+
+
+def test_own_group_is_renumbered(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    failed, result = run(monkeypatch, host, uid=2001, gid=2005)
+    assert not failed and result["changed"]
+    assert ["groupmod", "--gid", "2005", "svc"] in host.calls
+    assert not [c for c in host.calls if c[0] == "usermod"]
+    assert host.users["svc"][1] == 2005 and host.dir_state(host.home()) == "0750 2001:2005"
+
+
+def test_linger_on_but_manager_stopped_is_started(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    host.active.clear()
+    failed, result = run(monkeypatch, host, check_mode=True, uid=2001)
+    assert result["changed"] and host.changing_calls() == []
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and result["changed"]
+    assert host.changing_calls() == [["systemctl", "start", "--no-block", "user@2001.service"]]
+
+
+def test_manager_started_when_logind_does_not(monkeypatch, host):
+    host.linger_starts = False  # e.g. logind still closing an earlier user with this UID
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and host.calls[-3:-1] == [["systemctl", "is-active", "user@2001.service"],
+                                                ["systemctl", "start", "--no-block", "user@2001.service"]]
+    assert 2001 in host.active
+
+
+def test_manager_timeout_fails_with_status(monkeypatch, host):
+    host.manager_starts = False
+    failed, result = run(monkeypatch, host, uid=2001, manager_timeout=1)
+    assert failed and result["changed"]
+    assert result["msg"].startswith("manager_timeout: user@2001.service not up within 1 s")
+    assert "Active: failed" in result["msg"] and "Failed to start" in result["msg"]
+
+
+def test_linger_false_disables(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    failed, result = run(monkeypatch, host, uid=2001, linger=False)
+    assert not failed and host.changing_calls() == [["loginctl", "disable-linger", "svc"]]
+    assert not result["linger"]
+
+
+def test_absent_keeps_home_unless_asked(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    failed, result = run(monkeypatch, host, state="absent")
+    assert not failed and result["changed"] and result["uid"] == 2001
+    assert host.changing_calls() == [["loginctl", "disable-linger", "svc"], ["systemctl", "stop", "user@2001.service", "user-runtime-dir@2001.service"],
+                                     ["userdel", "svc"]]
+    assert "svc" not in host.users and "svc" not in host.groups
+    assert os.path.isdir(host.home())
+    assert (host.tmp / "subuid").read_text() == "# keep me\nalice:100000:65536\n"
+    assert (host.tmp / "subgid").read_text() == "alice:100000:65536\n"
+    assert "(kept)" in result["diff"]["after"]
+
+    failed, result = run(monkeypatch, host, state="absent")
+    assert not failed and not result["changed"] and host.changing_calls() == []
+
+    failed, result = run(monkeypatch, host, state="absent", remove_home=True)
+    assert not failed and result["changed"] and not os.path.exists(host.home())
+    failed, result = run(monkeypatch, host, state="absent", remove_home=True)
+    assert not failed and not result["changed"]
+
+
+def test_absent_check_mode_and_leftover_group(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    failed, result = run(monkeypatch, host, check_mode=True, state="absent", remove_home=True)
+    assert result["changed"] and host.changing_calls() == [] and "svc" in host.users
+    assert os.path.isdir(host.home())
+    host.groups["svc"][1] = ["bob"]  # not empty: the group stays
+    failed, result = run(monkeypatch, host, state="absent")
+    assert not failed and ["groupdel", "svc"] not in host.calls
+
+
+def test_absent_refuses_to_remove_system_home(monkeypatch, host):
+    host.users["svc"] = [2001, 2001, "", "/var", "/usr/sbin/nologin"]
+    failed, result = run(monkeypatch, host, state="absent", remove_home=True)
+    assert failed and result["msg"].startswith("home: refusing to remove /var")
+    assert host.changing_calls() == []
+
+
+def test_parse_mode():
+    assert su.parse_mode("0750") == 0o750
+    assert su.parse_mode("750") == 0o750
+    assert su.parse_mode(0o700) == 0o700
+    with pytest.raises(ValueError, match="^home_mode: "):
+        su.parse_mode(0o17777)
+
+
+def test_absent_deletes_own_group_left_by_userdel(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    host.usergroups_enab = False
+    failed, result = run(monkeypatch, host, state="absent")
+    assert not failed and host.calls[-1] == ["groupdel", "svc"] and "svc" not in host.groups
+    assert "group: svc removed" in result["diff"]["after"]
