@@ -47,11 +47,18 @@ test: deps collection images lint sanity unit molecule
 lint: deps collection
 	$(BIN)/ansible-lint --profile production
 
+# ansible-test bootstraps pip in its venvs with a get-pip script it downloads
+# from a host these machines cannot reach; its own error message says to place
+# one in its cache. Ours uses Python's bundled ensurepip.
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
 sanity: deps
+	@[ -f $(GET_PIP_CACHE) ] || install -D -m 0644 tests/sanity/get_pip_standin.py $(GET_PIP_CACHE)
 	@rm -rf .build/sanity && mkdir -p .build/sanity/ansible_collections/selfhost/pi
 	@rsync -a --exclude .venv --exclude .build --exclude .git --exclude .cache --exclude __pycache__ --exclude .pytest_cache \
 	  ./ .build/sanity/ansible_collections/selfhost/pi/
-	cd .build/sanity/ansible_collections/selfhost/pi && \
+	@# ansible-test lists a collection's files through git.
+	cd .build/sanity/ansible_collections/selfhost/pi && git init -q && git add -A && \
+	  git -c user.name=sanity -c user.email=sanity@localhost commit -q -m sanity && \
 	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements -v $(SANITY_ARGS) plugins/
 
 unit: deps collection

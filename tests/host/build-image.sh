@@ -31,11 +31,15 @@ debootstrap --variant=minbase \
 # rootless podman inside cannot set a pids limit. A real Pi needs none of this.
 install -d "$rootfs/etc/containers/containers.conf.d"
 install -m 0644 "$here/harness.conf" "$rootfs/etc/containers/containers.conf.d/50-test-harness.conf"
-# Boot wrapper: systemd 257 refuses the host's cgroup v1 hierarchy.
+# Boot wrapper: systemd 257 refuses the host's cgroup v1 hierarchy, so give
+# it a private cgroup2 mount. The container's /dev/net/tun copies this
+# machine's mode (0600); udev makes it 0666 on a real host, and rootless
+# pasta needs that.
 cat >"$rootfs/usr/local/sbin/harness-init" <<'INIT'
 #!/bin/sh
 umount -R /sys/fs/cgroup 2>/dev/null
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+chmod 0666 /dev/net/tun 2>/dev/null
 exec /sbin/init
 INIT
 chmod 0755 "$rootfs/usr/local/sbin/harness-init"

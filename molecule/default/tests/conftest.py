@@ -33,11 +33,24 @@ def spec():
     return declared()
 
 
+FETCH = (
+    "import sys, urllib.request, urllib.error\n"
+    "req = urllib.request.Request('http://127.0.0.1' + sys.argv[2], headers={'Host': sys.argv[1]})\n"
+    "try:\n"
+    "    resp = urllib.request.urlopen(req, timeout=10)\n"
+    "except urllib.error.HTTPError as err:\n"
+    "    resp = err\n"
+    "print(resp.status)\n"
+    "sys.stdout.write(resp.read().decode())\n"
+)
+
+
 def fetch(node, domain, path="/"):
     """GET http://127.0.0.1<path> on the host through nginx, by host name; return (status, body)."""
-    cmd = node.run("curl -s -o /tmp/.body -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1%s; echo; cat /tmp/.body", domain, path)
+    cmd = node.run("python3 -c %s %s %s", FETCH, domain, path)
+    assert cmd.rc == 0, cmd.stderr
     status, _, body = cmd.stdout.partition("\n")
-    return int(status or 0), body
+    return int(status), body
 
 
 @pytest.fixture(scope="session")
