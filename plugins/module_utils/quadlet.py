@@ -24,11 +24,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import pwd
 import re
 import shutil
 import tempfile
 
 from ansible.module_utils.six import string_types
+
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 UNIT_TYPES = ("container", "pod", "volume", "network", "kube", "image", "build")
 # The section of each type's own options, e.g. [Container].
@@ -303,3 +307,120 @@ def plan_service(state, active_state, content_changed, restart_on_change=True, s
             return "stop", "inactive"
         return None, "inactive" if state == "absent" else active_state
     return None, active_state  # present
+
+
+DIR_MODE = 0o755
+FILE_MODE = 0o644
+
+
+def service_diff(service, before, sub, after, action):
+    """A diff entry showing the service's ActiveState change."""
+    if sub.startswith("auto-restart"):
+        before = "%s (%s)" % (before, sub)
+    if action == "restart":
+        after += " (restarted)"
+    return {"before_header": "service %s" % service, "after_header": "service %s" % service,
+            "before": "%s: %s\n" % (service, before), "after": "%s: %s\n" % (service, after)}
+
+
+def act(module, systemctl, service, action, path):
+    """Run start/stop/restart; on a failed start/restart fail with the journal tail."""
+    if action == "stop":
+        systemctl.stop(service)
+        return
+    rc, out, err = systemctl.run(action, service, check=False)
+    if rc != 0:
+        journal = systemctl.journal_tail(service, 20)
+        module.fail_json(
+            msg="systemctl %s %s failed (rc=%d): %s. The unit file %s passed the Quadlet dry run and stays "
+                "installed; fix the cause and run again. Last journal lines:\n%s"
+                % (action, service, rc, (err or out).strip(), path, journal or "(none readable)"),
+            path=path, service=service, rc=rc, stderr=err, journal=journal.splitlines())
+
+
+def converge(module, p):
+    """Converge one unit as described by the module options ``p``; return the result dict.
+
+    Fails through ``module.fail_json`` (bad input, a unit the generator rejects,
+    a service that does not start); nothing is changed before the checks pass.
+    """
+    name, unit_type, user, state = p["name"], p["type"], p["user"], p["state"]
+    fname = "%s.%s" % (name, unit_type)
+
+    # Validate everything before touching the host.
+    try:
+        check_name(name, unit_type)
+        content = "" if state == "absent" else render(
+            unit_type, p["unit"], p["options"], p["service"], p["install"])
+    except QuadletError as exc:
+        module.fail_json(msg=str(exc))
+    if p["manager_timeout"] < 0:
+        module.fail_json(msg="manager_timeout: %d must be >= 0 seconds" % p["manager_timeout"])
+    pw = None
+    if user is not None:
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            module.fail_json(msg="user: %s does not exist on this host" % user)
+    uid, gid = (pw.pw_uid, pw.pw_gid) if pw else (0, 0)
+    unit_dir = unit_directory(pw)
+    path = os.path.join(unit_dir, fname)
+    systemctl = Systemctl(module, user)
+    if state in ("started", "stopped", "restarted"):
+        systemctl.wait_for_manager(p["manager_timeout"])
+    manager = systemctl.manager_ready()
+
+    if state == "absent":
+        before = read_text(path)
+        service = service_name_from_content(name, unit_type, before)
+    else:
+        before = None
+        service = service_name(name, unit_type, p["options"])
+    result = dict(changed=False, path=path, service=service, scope=systemctl.scope, content=content, diff=[])
+
+    if state == "absent":
+        file_changed = content_changed = before is not None
+        if file_changed:
+            result["diff"].append({"before_header": path, "after_header": "%s (absent)" % path,
+                                   "before": before, "after": ""})
+    else:
+        managed = ManagedFile(path, content, FILE_MODE, owner=uid, group=gid)
+        dir_changed = ensure_directory(unit_dir, DIR_MODE, uid, gid, check_mode=True)
+        content_changed = managed.content_changed
+        file_changed = managed.changed or dir_changed
+        if content_changed:
+            error, warnings = validate_dryrun(module, unit_dir, {fname: content}, user)
+            for warning in warnings:
+                module.warn("quadlet: %s" % warning)
+            if error:
+                module.fail_json(msg="%s: the Quadlet generator rejects the unit, nothing was changed: %s"
+                                     % (path, error), path=path, content=content)
+        if file_changed:
+            result["diff"].append(managed.diff())
+
+    active, sub = systemctl.state(service) if manager else ("inactive", "dead")
+    action, expected = plan_service(state, active, content_changed, p["restart_on_change"], sub)
+    if action and not manager:  # absent/present never wait; nothing runs without a manager
+        action, expected = None, active
+    if action:
+        result["diff"].append(service_diff(service, active, sub, expected, action))
+    result["changed"] = bool(file_changed or action)
+    result["active_state"] = expected if module.check_mode else active
+    if module.check_mode or not result["changed"]:
+        return result
+
+    if state == "absent":
+        if action:
+            act(module, systemctl, service, action, path)
+        if file_changed:
+            os.unlink(path)
+    else:
+        ensure_directory(unit_dir, DIR_MODE, uid, gid)
+        managed.apply(module)
+    if content_changed and manager:
+        systemctl.daemon_reload()
+    if action and state != "absent":
+        act(module, systemctl, service, action, path)
+    if action:
+        result["active_state"] = systemctl.state(service)[0]
+    return result

@@ -1,4 +1,5 @@
-from ansible_collections.selfhost.pi.plugins.filter.service_spec_conflicts import host_port, service_spec_conflicts
+from ansible_collections.selfhost.pi.plugins.filter.service_spec_conflicts import service_spec_conflicts
+from ansible_collections.selfhost.pi.plugins.module_utils.service_spec import host_port
 
 
 def test_host_port_forms():

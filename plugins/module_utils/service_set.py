@@ -1,0 +1,223 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge many services in one module run (``selfhost.pi.services``).
+
+Two passes over the same code the single-purpose modules use:
+
+1. plan: every spec is checked and every step is run in check mode (user,
+   Quadlet dry run, nginx site). Any error fails the module before the host
+   changes, naming ``services[i].field``.
+2. apply: only services whose plan shows a change are converged for real, each
+   on its own (a failing service does not stop the others); then all changed
+   nginx sites are tested with one ``nginx -t`` and nginx is reloaded once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import pwd
+
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.files import read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
+
+
+class ServiceFailed(Exception):
+    """A step of one service failed; the message is what the step's module would have said."""
+
+
+class Scoped(object):
+    """Stands in for the AnsibleModule: failures raise ServiceFailed, and check mode can be forced on."""
+
+    def __init__(self, module, check_mode):
+        self._module = module
+        self.check_mode = check_mode
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def fail_json(self, msg, **kwargs):
+        raise ServiceFailed(msg)
+
+
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+class Service(object):
+    """One spec: its checked inputs, its plan, and how to apply it."""
+
+    def __init__(self, module, params, index, spec):
+        self.module = module
+        self.index = index
+        self.spec = spec
+        self.name = spec["name"]
+        self.field = "services[%d]" % index
+        self.user_spec = normalize(dict(name=spec["name"], uid=spec["uid"], linger=True,
+                                        manager_timeout=params["manager_timeout"]))
+        self.digest = None
+        if spec.get("image_archive"):
+            if not os.path.isfile(spec["image_archive"]):
+                raise ValueError("image_archive: %s is not a file on the host" % spec["image_archive"])
+            self.digest = file_digest(spec["image_archive"])
+        service_options = dict(params["default_service_options"])
+        service_options.update(spec.get("service_options") or {})
+        self.unit_params = dict(
+            name=spec["name"], type="container", user=spec["name"], state="started", restart_on_change=True,
+            manager_timeout=params["manager_timeout"],
+            unit={"Description": "selfhost.pi service %s" % spec["name"]},
+            options=service_spec.container_section(spec, self.digest),
+            service=service_options,
+            install={"WantedBy": "default.target"},
+        )
+        quadlet.check_name(spec["name"], "container")
+        self.content = quadlet.render("container", self.unit_params["unit"], self.unit_params["options"],
+                                      self.unit_params["service"], self.unit_params["install"])
+        self.site = None
+        if spec.get("domain"):
+            site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
+            site_params.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
+                               proxy_pass=service_spec.upstream(spec, self.field))
+            errors = nginx.validate_site(site_params)
+            if errors:
+                raise ValueError("domain: %s" % "; ".join(errors))
+            self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
+        self.user = self.unit = None
+        self.image_loaded = False
+        self.error = None
+        self.user_ok = True
+
+    # -- plan -----------------------------------------------------------------
+    def plan(self):
+        """Run every step in check mode; raise ServiceFailed when a step refuses."""
+        check = Scoped(self.module, True)
+        self.user = ServiceUser(check, dict(self.user_spec)).converge()
+        try:
+            pw = pwd.getpwnam(self.name)
+        except KeyError:
+            pw = None
+        if pw is not None and not self.user["changed"]:
+            self.unit = quadlet.converge(check, self.unit_params)
+            return
+        # The user (or its manager) is not there yet: the unit can only be checked on its own.
+        unit_dir = quadlet.unit_directory(pw) if pw else os.path.join(self.user_spec["home"], quadlet.USER_UNIT_SUBDIR)
+        path = os.path.join(unit_dir, "%s.container" % self.name)
+        error, warnings = quadlet.validate_dryrun(check, unit_dir, {"%s.container" % self.name: self.content},
+                                                  self.name)
+        for warning in warnings:
+            self.module.warn("quadlet: %s" % warning)
+        if error:
+            raise ServiceFailed("%s: the Quadlet generator rejects the unit, nothing was changed: %s" % (path, error))
+        before = read_text(path)
+        self.unit = dict(changed=True, path=path, service="%s.service" % self.name, scope="user",
+                         content=self.content, active_state="active",
+                         diff=[] if before == self.content else [{
+                             "before_header": path if before is not None else "%s (absent)" % path,
+                             "after_header": path, "before": before or "", "after": self.content}])
+
+    @property
+    def changed(self):
+        return bool(self.user["changed"] or self.unit["changed"] or (self.site and self.site.changed))
+
+    # -- apply ----------------------------------------------------------------
+    def apply(self):
+        real = Scoped(self.module, False)
+        if self.user["changed"] or self.unit["changed"]:
+            try:
+                self.user = ServiceUser(real, dict(self.user_spec)).converge()
+            except ServiceFailed:
+                self.user_ok = False
+                raise
+            if self.digest:
+                self.load_image()
+            self.unit = quadlet.converge(real, self.unit_params)
+
+    def podman(self, *args):
+        uid = self.user["uid"]
+        runuser = self.module.get_bin_path("runuser", required=True)
+        return self.module.run_command(
+            [runuser, "-u", self.name, "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % uid, "podman"] + list(args),
+            cwd="/")
+
+    def load_image(self):
+        """Load the archive when the image is missing or the archive is not the one the unit records."""
+        before = read_text(self.unit["path"]) or ""
+        recorded = "%s=%s" % (service_spec.ARCHIVE_LABEL, self.digest) in before
+        if recorded and self.podman("image", "exists", self.spec["image"])[0] == 0:
+            return
+        rc, out, err = self.podman("load", "-q", "-i", self.spec["image_archive"])
+        if rc != 0:
+            raise ServiceFailed("image_archive: podman load -i %s failed (rc=%d): %s"
+                                % (self.spec["image_archive"], rc, (err or out).strip()))
+        self.image_loaded = True
+
+    def result(self):
+        strip = ("diff", "content")
+        return dict(
+            name=self.name, changed=self.changed, image_loaded=self.image_loaded,
+            user=dict((k, v) for k, v in (self.user or {}).items() if k not in strip),
+            unit=dict((k, v) for k, v in (self.unit or {}).items() if k not in strip),
+            site=self.site.path if self.site else None, error=self.error,
+        )
+
+    def diffs(self):
+        out = []
+        if self.user and self.user["changed"]:
+            out.append(self.user["diff"])
+        if self.unit:
+            out.extend(self.unit.get("diff") or [])
+        if self.site and self.site.changed:
+            out.extend(self.site.diff())
+        return out
+
+
+def converge(module, params):
+    """Plan and apply ``params['services']``; return (result, failures)."""
+    specs = params["services"]
+    errors = service_spec.conflicts(specs, var="services")
+    services = []
+    for index, spec in enumerate(specs):
+        field = "services[%d]" % index
+        try:
+            services.append(Service(module, params, index, spec))
+        except (ValueError, quadlet.QuadletError) as exc:
+            errors.append("%s.%s" % (field, exc))
+    if not errors:
+        for svc in services:
+            try:
+                svc.plan()
+            except ServiceFailed as exc:
+                errors.append("%s (%s): %s" % (svc.field, svc.name, exc))
+    if errors:
+        module.fail_json(msg="nothing was changed: %s" % "; ".join(errors), errors=errors)
+
+    failures = []
+    reloaded = False
+    if not module.check_mode:
+        for svc in services:
+            try:
+                svc.apply()
+            except ServiceFailed as exc:
+                svc.error = str(exc)
+                failures.append("%s (%s): %s" % (svc.field, svc.name, exc))
+        sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
+        if sites:
+            try:
+                reloaded = nginx.apply_sites(Scoped(module, False), sites)["reloaded"]
+            except ServiceFailed as exc:
+                failures.append("nginx: %s" % exc)
+    result = dict(
+        changed=any(svc.changed for svc in services),
+        services=[svc.result() for svc in services],
+        nginx_reloaded=reloaded,
+        diff=[entry for svc in services for entry in svc.diffs()],
+    )
+    return result, failures

@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The declarative service spec: its options, clashes between specs, and what
+each spec becomes (the service user, the Quadlet ``.container`` unit, the
+nginx site).
+
+Shared by the ``selfhost.pi.services`` module and the
+``selfhost.pi.service_spec_conflicts`` filter, so that the role's early check
+and the module agree on every rule.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Option spec of one service (the same keys as the service role's service_specs).
+SPEC_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    uid=dict(type="int", required=True),
+    image=dict(type="str", required=True),
+    image_archive=dict(type="path"),
+    exec=dict(type="str"),
+    publish_ports=dict(type="list", elements="str", default=[]),
+    volumes=dict(type="list", elements="str", default=[]),
+    environment=dict(type="dict", default={}),
+    health=dict(type="dict", options=dict(
+        cmd=dict(type="str", required=True),
+        interval=dict(type="str", default="30s"),
+        timeout=dict(type="str", default="5s"),
+        retries=dict(type="int", default=3),
+        start_period=dict(type="str", default="0s"),
+    )),
+    domain=dict(type="str"),
+    upstream=dict(type="str"),
+    container_options=dict(type="dict", default={}),
+    service_options=dict(type="dict", default={}),
+)
+
+ARCHIVE_LABEL = "selfhost.pi.image-archive"
+WILDCARD = ("0.0.0.0", "::", "")
+
+
+def host_port(publish):
+    """Return (host_ip, host_port, proto) of a PublishPort= value, or None when podman picks the port.
+
+    Forms (podman-run(1) --publish): CONTAINER, HOST:CONTAINER, IP:HOST:CONTAINER,
+    IP::CONTAINER, [IPv6]:HOST:CONTAINER, each optionally with /tcp or /udp.
+    """
+    value = str(publish)
+    proto = "tcp"
+    if "/" in value:
+        value, proto = value.rsplit("/", 1)
+    ip = ""
+    if value.startswith("["):
+        ip, value = value[1:].split("]", 1)
+        parts = value.lstrip(":").split(":")
+        host = parts[0] if len(parts) > 1 else ""
+    else:
+        parts = value.split(":")
+        if len(parts) == 3:
+            ip, host = parts[0], parts[1]
+        elif len(parts) == 2:
+            host = parts[0]
+        else:
+            host = ""
+    if not host:
+        return None
+    return (ip or "0.0.0.0", host, proto)
+
+
+def _overlaps(a, b):
+    return a[1] == b[1] and a[2] == b[2] and (a[0] == b[0] or a[0] in WILDCARD or b[0] in WILDCARD)
+
+
+def conflicts(specs, reserved=None, var="service_specs"):
+    """One message per duplicate name, uid, published host port or domain, naming the field."""
+    reserved = reserved or {}
+    errors = []
+    seen = {"name": {}, "uid": {}, "domain": {}}
+    for key in seen:
+        for value in reserved.get(key) or []:
+            if value is not None:
+                seen[key][str(value)] = "another role"
+    ports = [(("0.0.0.0", str(p), "tcp"), "another role") for p in reserved.get("port") or []]
+
+    for index, spec in enumerate(specs or []):
+        where = "%s[%d]" % (var, index)
+        label = "%s (%s)" % (where, spec.get("name", "?"))
+        for key in ("name", "uid", "domain"):
+            value = spec.get(key)
+            if value in (None, ""):
+                continue
+            owner = seen[key].get(str(value))
+            if owner:
+                errors.append("%s.%s: %s is already used by %s" % (where, key, value, owner))
+            else:
+                seen[key][str(value)] = label
+        for pindex, publish in enumerate(spec.get("publish_ports") or []):
+            parsed = host_port(publish)
+            if parsed is None:
+                continue
+            clash = next((owner for other, owner in ports if _overlaps(parsed, other)), None)
+            if clash:
+                errors.append("%s.publish_ports[%d]: host port %s/%s is already published by %s"
+                              % (where, pindex, parsed[1], parsed[2], clash))
+            else:
+                ports.append((parsed, label))
+    return errors
+
+
+def container_section(spec, archive_digest=None):
+    """The [Container] section (Quadlet keys, podman-systemd.unit(5)) of one service."""
+    section = {"ContainerName": spec["name"], "Image": spec["image"]}
+    if spec.get("exec"):
+        section["Exec"] = spec["exec"]
+    if spec.get("publish_ports"):
+        section["PublishPort"] = list(spec["publish_ports"])
+    if spec.get("volumes"):
+        section["Volume"] = list(spec["volumes"])
+    if spec.get("environment"):
+        section["Environment"] = dict(spec["environment"])
+    health = spec.get("health")
+    if health:
+        section.update(HealthCmd=health["cmd"], HealthInterval=health["interval"], HealthTimeout=health["timeout"],
+                       HealthRetries=health["retries"], HealthStartPeriod=health["start_period"])
+    if archive_digest:
+        section["Label"] = {ARCHIVE_LABEL: archive_digest}
+    section.update(spec.get("container_options") or {})
+    return section
+
+
+def upstream(spec, field):
+    """The URL nginx proxies to: ``upstream``, else loopback and the first published host port."""
+    if spec.get("upstream"):
+        return spec["upstream"]
+    for publish in spec.get("publish_ports") or []:
+        parsed = host_port(publish)
+        if parsed and parsed[2] == "tcp":
+            ip = "127.0.0.1" if parsed[0] in WILDCARD else parsed[0]
+            if ":" in ip:
+                ip = "[%s]" % ip
+            return "http://%s:%s" % (ip, parsed[1])
+    raise ValueError("%s.upstream: required with a domain when no publish_ports entry has a TCP host port" % field)

@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: services
+short_description: Converge rootless services (user, Quadlet unit, nginx site) in one call
+version_added: 0.1.0
+author: selfhost.pi maintainers (@selfhost)
+description:
+  - Converges a list of declarative service specs. For each service it makes the service's system user with a pinned
+    UID/GID, subordinate IDs and linger (as M(selfhost.pi.service_user)), loads its image from an archive on the host
+    when one is given and the image is missing or replaced, installs and starts a rootless Quadlet C(.container) unit
+    under that user (as M(selfhost.pi.quadlet)), and writes an nginx reverse-proxy site for its C(domain)
+    (as M(selfhost.pi.nginx_site)).
+  - The same code as those modules does the work; this module exists for speed. A converge where nothing changed
+    costs one module run for all services instead of three or more per service, and nginx is tested and reloaded
+    once for all changed sites.
+  - "Everything is checked before the host changes: every spec's fields, clashes between specs (duplicate C(name),
+    C(uid), published host port or C(domain)), clashes with the host (a UID or subordinate ID range that another user
+    owns), every changed unit with the Quadlet generator's dry run, every site's options. A failure names the field,
+    for example C(services[1].uid)."
+  - After that, each service is converged on its own; if one fails (for example its container does not start), the
+    others are still converged and the module fails at the end, naming the services that failed.
+  - Removing services that left the list is not done yet; use M(selfhost.pi.quadlet), M(selfhost.pi.nginx_site) and
+    M(selfhost.pi.service_user) with C(state=absent).
+options:
+  services:
+    description: The services. Names, UIDs, published host ports and domains must be unique.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - Service name. It names the user and group, the unit C(~NAME/.config/containers/systemd/NAME.container)
+            (generated service C(NAME.service)), the container (Quadlet C(ContainerName=)) and the nginx site.
+        type: str
+        required: true
+      uid:
+        description:
+          - Pinned UID, also the GID, so restored files keep their owner on a rebuilt host. Its subordinate UID/GID
+            range starts at C(uid * 65536) (65536 IDs). 1..65533.
+        type: int
+        required: true
+      image:
+        description: Image reference, Quadlet C(Image=) (podman-systemd.unit(5)).
+        type: str
+        required: true
+      image_archive:
+        description:
+          - Path on the host of an image archive (C(podman save) format) holding O(services[].image), for hosts that
+            reach no registry. It is loaded into the user's image store when the image is missing or the archive's
+            SHA-256 changed. The digest is kept as the container label C(selfhost.pi.image-archive), so a new archive
+            changes the unit and restarts the service.
+        type: path
+      exec:
+        description: Command and arguments of the container. Quadlet C(Exec=).
+        type: str
+      publish_ports:
+        description: Ports to publish, C([IP:]HOSTPORT:CONTAINERPORT[/PROTO]). Quadlet C(PublishPort=), one key each.
+        type: list
+        elements: str
+        default: []
+      volumes:
+        description: Volumes and bind mounts, C(SOURCE:DEST[:OPTIONS]). Quadlet C(Volume=), one key each.
+        type: list
+        elements: str
+        default: []
+      environment:
+        description: Environment variables. Quadlet C(Environment=), one key per variable.
+        type: dict
+        default: {}
+      health:
+        description: Container health check (Quadlet C(HealthCmd=) and its companions).
+        type: dict
+        suboptions:
+          cmd:
+            description: Command run in the container. Quadlet C(HealthCmd=).
+            type: str
+            required: true
+          interval:
+            description: Time between checks, a systemd time span such as C(30s). Quadlet C(HealthInterval=).
+            type: str
+            default: 30s
+          timeout:
+            description: Time one check may take. Quadlet C(HealthTimeout=).
+            type: str
+            default: 5s
+          retries:
+            description: Consecutive failures before the container is unhealthy. Quadlet C(HealthRetries=).
+            type: int
+            default: 3
+          start_period:
+            description: Grace period after the start. Quadlet C(HealthStartPeriod=).
+            type: str
+            default: 0s
+      domain:
+        description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
+        type: str
+      upstream:
+        description:
+          - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
+            the first TCP entry of O(services[].publish_ports).
+        type: str
+      container_options:
+        description: More C([Container]) keys by their Quadlet names; lists repeat the key, dicts give C(KEY=k=v).
+        type: dict
+        default: {}
+      service_options:
+        description: More C([Service]) keys (systemd.service(5)), merged over O(default_service_options).
+        type: dict
+        default: {}
+  default_service_options:
+    description: C([Service]) keys every service gets. C(TimeoutStartSec) is in seconds and covers a first image pull.
+    type: dict
+    default: {Restart: always, TimeoutStartSec: 300}
+  nginx_listen:
+    description: nginx C(listen) values of the services' sites.
+    type: list
+    elements: str
+    default: ["80", "[::]:80"]
+  manager_timeout:
+    description: Seconds to wait for a user's systemd manager after linger is enabled.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - Needs Debian 13 or newer (podman with Quadlet, systemd 257), C(libpam-systemd), C(dbus-user-session), C(uidmap),
+    C(passt) and nginx in Debian's C(sites-available)/C(sites-enabled) layout.
+  - Fails before any change with a message naming the field for bad input; fails after converging the other services
+    when a service's user, image, unit or site cannot be converged; an invalid unit never replaces a working one and a
+    site that fails C(nginx -t) is rolled back while nginx keeps serving.
+seealso:
+  - module: selfhost.pi.service_user
+  - module: selfhost.pi.quadlet
+  - module: selfhost.pi.nginx_site
+"""
+
+EXAMPLES = r"""
+- name: Two rootless services behind nginx
+  selfhost.pi.services:
+    services:
+      - name: datasette
+        uid: 2101
+        image: ghcr.io/simonw/datasette:1.0
+        exec: datasette serve /data --host 0.0.0.0 --port 8001
+        publish_ports: ["127.0.0.1:8001:8001"]
+        volumes: ["%h/data:/data:Z"]
+        health:
+          cmd: curl -fsS http://127.0.0.1:8001/-/versions.json
+        domain: data.example.org
+      - name: hello
+        uid: 2102
+        image: localhost/hello:1
+        image_archive: /var/lib/selfhost-pi/images/hello.tar
+        publish_ports: ["127.0.0.1:8081:8080"]
+        domain: hello.example.org
+"""
+
+RETURN = r"""
+services:
+  description: One result per service, in the order given.
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    name:
+      description: Service name.
+      type: str
+    changed:
+      description: Whether anything of this service changed.
+      type: bool
+    user:
+      description: The M(selfhost.pi.service_user) result (uid, gid, home, runtime_dir, subid_start, ...).
+      type: dict
+    unit:
+      description: The M(selfhost.pi.quadlet) result (path, service, active_state, ...).
+      type: dict
+    image_loaded:
+      description: Whether the image archive was loaded into the user's image store.
+      type: bool
+    site:
+      description: Path of the nginx site file, or null without a domain.
+      type: str
+    error:
+      description: Why this service failed, when it did.
+      type: str
+  sample:
+    - name: hello
+      changed: false
+      user: {uid: 2102, gid: 2102, home: /home/hello, runtime_dir: /run/user/2102}
+      unit: {path: /home/hello/.config/containers/systemd/hello.container, service: hello.service,
+             active_state: active}
+      image_loaded: false
+      site: /etc/nginx/sites-available/hello.conf
+nginx_reloaded:
+  description: Whether nginx was reloaded.
+  type: bool
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS),
+            default_service_options=dict(type="dict", default={"Restart": "always", "TimeoutStartSec": 300}),
+            nginx_listen=dict(type="list", elements="str", default=["80", "[::]:80"]),
+            manager_timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    result, failures = converge(module, module.params)
+    if failures:
+        module.fail_json(msg="; ".join(failures), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
