@@ -1,0 +1,153 @@
+"""selfhost.pi.services: checks before changes, per-service isolation, one nginx pass.
+
+The steps themselves (user, Quadlet unit, nginx site) have their own tests;
+here they are replaced by recorders so the orchestration is what is tested.
+"""
+import pytest
+
+from ansible_collections.selfhost.pi.plugins.module_utils import service_set, service_spec
+from ansible_collections.selfhost.pi.plugins.modules import services
+
+from .helpers import run_module
+
+
+def spec(name, uid, port, **extra):
+    base = {"name": name, "uid": uid, "image": "localhost/%s:1" % name,
+            "publish_ports": ["127.0.0.1:%d:8080" % port], "domain": "%s.test" % name}
+    base.update(extra)
+    return base
+
+
+class Recorder:
+    """Stands in for ServiceUser, quadlet.converge and nginx.apply_sites."""
+
+    def __init__(self, monkeypatch, tmp_path):
+        self.calls = []
+        self.user_changed = {}   # name -> bool (plan)
+        self.unit_changed = {}   # name -> bool (plan)
+        self.fail_unit = set()
+        self.site_changed = True
+        rec = self
+
+        class FakeUser:
+            def __init__(self, module, spec):
+                self.module, self.spec = module, spec
+
+            def converge(self):
+                rec.calls.append(("user", self.spec["name"], self.module.check_mode))
+                return {"changed": rec.user_changed.get(self.spec["name"], False), "uid": self.spec["uid"],
+                        "diff": {"before": "", "after": "user\n"}}
+
+        def fake_quadlet(module, params):
+            rec.calls.append(("unit", params["name"], module.check_mode))
+            if not module.check_mode and params["name"] in rec.fail_unit:
+                module.fail_json(msg="systemctl start %s.service failed" % params["name"])
+            return {"changed": rec.unit_changed.get(params["name"], False), "path": "/x/%s" % params["name"],
+                    "service": params["name"] + ".service", "diff": []}
+
+        class FakeSite:
+            def __init__(self, name, content):
+                self.name, self.content, self.path = name, content, "/etc/nginx/sites-available/%s.conf" % name
+                self.changed = rec.site_changed
+
+            def diff(self):
+                return [{"before": "", "after": self.content}]
+
+        def fake_apply(module, sites, reload=True):
+            rec.calls.append(("nginx", sorted(s.name for s in sites), module.check_mode))
+            return {"reloaded": True}
+
+        monkeypatch.setattr(service_set, "ServiceUser", FakeUser)
+        monkeypatch.setattr(service_set.quadlet, "converge", fake_quadlet)
+        monkeypatch.setattr(service_set.nginx, "Site", FakeSite)
+        monkeypatch.setattr(service_set.nginx, "apply_sites", fake_apply)
+        monkeypatch.setattr(service_set.pwd, "getpwnam", lambda name: object())
+        monkeypatch.setattr(service_set.quadlet, "unit_directory", lambda pw: str(tmp_path))
+
+    def applied(self):
+        return [c for c in self.calls if not c[2]]
+
+
+@pytest.fixture
+def rec(monkeypatch, tmp_path):
+    return Recorder(monkeypatch, tmp_path)
+
+
+def test_noop_run_changes_nothing_and_applies_nothing(monkeypatch, rec):
+    rec.site_changed = False
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    assert not failed and not result["changed"]
+    assert rec.applied() == []
+    assert [s["name"] for s in result["services"]] == ["a", "b"]
+
+
+def test_only_changed_services_are_applied_and_nginx_runs_once(monkeypatch, rec):
+    rec.unit_changed = {"b": True}
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    assert not failed and result["changed"]
+    assert rec.applied() == [("user", "b", False), ("unit", "b", False), ("nginx", ["a", "b"], False)]
+    assert result["nginx_reloaded"] is True
+
+
+def test_check_mode_applies_nothing(monkeypatch, rec):
+    rec.unit_changed = {"a": True}
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001)]}, check_mode=True, diff=True)
+    assert not failed and result["changed"]
+    assert rec.applied() == []
+    assert result["diff"]
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda s: s[1].update(name="a"), "services[1].name: a is already used by services[0] (a)"),
+    (lambda s: s[1].update(uid=2001), "services[1].uid: 2001"),
+    (lambda s: s[1].update(publish_ports=["8001:80"]), "services[1].publish_ports[0]: host port 8001/tcp"),
+    (lambda s: s[1].update(uid=70000), "services[1].uid: 70000 is outside"),
+    (lambda s: s[1].update(container_options={"Bad-Key": 1}), "services[1].options.Bad-Key"),
+    (lambda s: s[1].update(publish_ports=[], upstream=None), "services[1].upstream: required"),
+    (lambda s: s[1].update(image_archive="/nonexistent.tar"), "services[1].image_archive: /nonexistent.tar"),
+])
+def test_bad_input_fails_before_any_step(monkeypatch, rec, mutate, field):
+    specs = [spec("a", 2001, 8001), spec("b", 2002, 8002)]
+    mutate(specs)
+    failed, result = run_module(monkeypatch, services, {"services": specs})
+    assert failed
+    assert field in result["msg"]
+    assert result["msg"].startswith("nothing was changed")
+    assert rec.applied() == []
+
+
+def test_unknown_spec_key_is_refused_by_the_argument_spec(monkeypatch, rec):
+    failed, result = run_module(monkeypatch, services, {"services": [dict(spec("a", 2001, 8001), imgae="x")]})
+    assert failed and "imgae" in result["msg"]
+    assert rec.calls == []
+
+
+def test_one_failing_service_does_not_stop_the_others(monkeypatch, rec):
+    rec.unit_changed = {"a": True, "b": True}
+    rec.fail_unit = {"a"}
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    assert failed
+    assert "services[0] (a): systemctl start a.service failed" in result["msg"]
+    assert ("unit", "b", False) in rec.applied()
+    assert [s["error"] for s in result["services"]] == ["systemctl start a.service failed", None]
+
+
+def test_container_section_uses_quadlet_keys():
+    section = service_spec.container_section(dict(
+        spec("a", 2001, 8001, exec="/bin/httpd -f", volumes=["d:/d"], environment={"A": "1"},
+             health={"cmd": "true", "interval": "10s", "timeout": "5s", "retries": 3, "start_period": "0s"},
+             container_options={"Network": "pasta"})), "sha256:ab")
+    assert section["ContainerName"] == "a" and section["Exec"] == "/bin/httpd -f"
+    assert section["PublishPort"] == ["127.0.0.1:8001:8080"] and section["Volume"] == ["d:/d"]
+    assert section["Environment"] == {"A": "1"} and section["HealthCmd"] == "true"
+    assert section["Label"] == {service_spec.ARCHIVE_LABEL: "sha256:ab"} and section["Network"] == "pasta"
+
+
+@pytest.mark.parametrize("ports,url", [
+    (["127.0.0.1:8001:80"], "http://127.0.0.1:8001"),
+    (["8001:80"], "http://127.0.0.1:8001"),
+    (["[::1]:8001:80"], "http://[::1]:8001"),
+    (["53:53/udp", "127.0.0.2:8002:80"], "http://127.0.0.2:8002"),
+])
+def test_upstream_from_published_port(ports, url):
+    assert service_spec.upstream({"publish_ports": ports}, "services[0]") == url
