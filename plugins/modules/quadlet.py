@@ -236,6 +236,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(

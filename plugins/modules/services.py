@@ -132,8 +132,16 @@ options:
 attributes:
   check_mode:
     support: full
+    description:
+      - Runs every check of the plan (users, the Quadlet dry run, nginx sites) and reports what would change; changes
+        nothing on the host.
   diff_mode:
     support: full
+    description: Shows each changed user, unit file, service state and nginx site before and after.
+  platform:
+    support: full
+    platforms: [debian]
+    description: Debian 13 "trixie" or newer, and Raspberry Pi OS built on it.
 notes:
   - Needs Debian 13 or newer (podman with Quadlet, systemd 257), C(libpam-systemd), C(dbus-user-session), C(uidmap),
     C(passt) and nginx in Debian's C(sites-available)/C(sites-enabled) layout.
