@@ -43,6 +43,26 @@ chmod 0666 /dev/net/tun 2>/dev/null
 exec /sbin/init
 INIT
 chmod 0755 "$rootfs/usr/local/sbin/harness-init"
+# A real Pi reaches network-online.target through its network manager's
+# wait-online service; this container's network is set up before boot, so a
+# oneshot stands in for that. Rootless Quadlet services wait for the target
+# (podman-user-wait-network-online.service) and would stall 90 s without it.
+cat >"$rootfs/etc/systemd/system/harness-network-online.service" <<'UNIT'
+[Unit]
+Description=Test harness: the network is configured before boot
+Before=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/true
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -s /etc/systemd/system/harness-network-online.service \
+  "$rootfs/etc/systemd/system/multi-user.target.wants/harness-network-online.service"
 # The HTTPS proxy's CA, so the host reaches PyPI like the controller does.
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/usr/local/share/ca-certificates/controller-bundle.crt" 2>/dev/null || true
 # Keep the image small and the first boot quick.

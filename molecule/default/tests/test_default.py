@@ -8,15 +8,19 @@ import pytest
 from conftest import PROJECT, fetch
 
 
-def post_titles():
-    titles = []
+def shipped_posts():
+    """(slug, title, first body line, draft) of each post of the shipped blog."""
+    posts = []
     for path in sorted(glob.glob(os.path.join(PROJECT, "inventory", "files", "blog", "content", "posts", "*.md"))):
+        if os.path.basename(path).startswith("_"):
+            continue
         with open(path) as handle:
-            match = re.search(r'^title\s*[:=]\s*["\']?(.+?)["\']?\s*$', handle.read(), re.M)
-        if match:
-            titles.append(match.group(1))
-    assert titles, "the shipped blog has posts"
-    return titles
+            _, front, body = handle.read().split("---\n", 2)
+        title = re.search(r'^title:\s*"?(.+?)"?\s*$', front, re.M).group(1)
+        draft = re.search(r"^draft:\s*true\s*$", front, re.M) is not None
+        posts.append((os.path.basename(path)[:-3], title, body.strip().splitlines()[0], draft))
+    assert posts, "the shipped blog has posts"
+    return posts
 
 
 def test_nginx_config_is_valid(node):
@@ -24,17 +28,23 @@ def test_nginx_config_is_valid(node):
     assert node.service("nginx").is_running
 
 
-def test_blog_home_lists_the_posts(node, spec):
+def test_blog_home_lists_the_published_posts(node, spec):
     status, body = fetch(node, spec["blog_domain"])
     assert status == 200
-    for title in post_titles():
-        assert title in body
+    assert '<meta name="generator" content="Hugo' in body
+    for slug, title, _, draft in shipped_posts():
+        assert (title in body) != draft, slug
 
 
 def test_blog_post_pages_are_built_by_hugo(node, spec):
-    status, body = fetch(node, spec["blog_domain"], "/posts/")
-    assert status == 200
-    assert 'name="generator" content="Hugo' in body or "Hugo" in body
+    for slug, title, first_line, draft in shipped_posts():
+        status, body = fetch(node, spec["blog_domain"], "/posts/%s/" % slug)
+        if draft:
+            assert status == 404, slug
+            continue
+        assert status == 200, slug
+        assert title in body
+        assert first_line.split("`")[0].strip() in body
     current = node.file(spec["blog_dest"] + "/current")
     assert current.is_symlink
     assert node.file(spec["blog_dest"] + "/current/index.html").user == spec["blog_user"]
@@ -56,7 +66,7 @@ def test_service_runs_rootless_as_its_user(node, spec, index):
     assert user.uid == uid and user.gid == uid
     assert user.shell == "/usr/sbin/nologin"
     assert node.file("/var/lib/systemd/linger/" + name).exists
-    assert node.run("systemctl is-active user@%s.service", uid).stdout.strip() == "active"
+    assert node.run("systemctl is-active user@%s.service", str(uid)).stdout.strip() == "active"
     assert node.run("systemctl --user -M %s@ is-active %s.service", name, name).stdout.strip() == "active"
     # The container's main process (httpd) runs on the host as the service user's UID.
     port = service["exec"].split("-p ")[1].split()[0]
@@ -79,5 +89,5 @@ def test_published_only_on_loopback(node, spec):
 def test_health_check_reports_healthy(node, spec):
     service = spec["service_specs"][0]
     out = node.run("runuser -u %s -- env XDG_RUNTIME_DIR=/run/user/%s podman healthcheck run %s",
-                   service["name"], service["uid"], service["name"])
+                   service["name"], str(service["uid"]), service["name"])
     assert out.rc == 0, out.stderr
