@@ -62,6 +62,7 @@ def run_playbook():
         env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(PROJECT, ".build", "collections")
         env["ANSIBLE_CONFIG"] = os.path.join(PROJECT, "ansible.cfg")
         env["ANSIBLE_NOCOLOR"] = "1"
+        env["ANSIBLE_FORCE_COLOR"] = "0"  # molecule exports 1 to its children
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
                "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(PROJECT, playbook)]
         if extra_vars is not None:

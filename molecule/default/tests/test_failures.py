@@ -50,7 +50,8 @@ def test_site_failing_nginx_t_restores_the_previous_site(node, spec):
         "proxy_pass": "http://127.0.0.1:9082", "directives": ["no_such_directive on;"],
     })
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, ".build", "collections"))
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(PROJECT, ".build", "collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     result = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
          "selfhost-molecule", "-b", "-m", "selfhost.pi.nginx_site", "-a", args],
