@@ -62,7 +62,7 @@ sanity: deps
 	  $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --requirements -v $(SANITY_ARGS) plugins/
 
 unit: deps collection
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit tests/integration
 
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
