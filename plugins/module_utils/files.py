@@ -55,6 +55,8 @@ class ManagedFile(object):
         self.before = read_text(path)
 
     def _attrs_differ(self):
+        if os.path.islink(self.path):
+            return True
         try:
             st = os.lstat(self.path)
         except OSError:
@@ -84,16 +86,18 @@ class ManagedFile(object):
         }
 
     def write_temp(self):
-        """Write the wanted content to a temporary file in the target's directory."""
+        """Write the wanted content to a temporary file in the target's directory.
+
+        Mode and owner are set on the open descriptor, so nothing another user
+        puts at that path in between is touched.
+        """
         directory = os.path.dirname(self.path) or "."
         fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(self.path), dir=directory)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(self.content.encode("utf-8", errors="surrogateescape"))
-            os.chmod(tmp, self.mode)
-            uid, gid = resolve_ids(self.owner, self.group)
-            if uid is not None or gid is not None:
-                os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
+                handle.flush()
+                _set_attrs(handle.fileno(), self.mode, self.owner, self.group)
         except Exception:
             os.unlink(tmp)
             raise
@@ -108,11 +112,12 @@ class ManagedFile(object):
         """
         if not self.changed:
             return False
-        if not self.content_changed:
-            uid, gid = resolve_ids(self.owner, self.group)
-            os.chmod(self.path, self.mode)
-            if uid is not None or gid is not None:
-                os.lchown(self.path, -1 if uid is None else uid, -1 if gid is None else gid)
+        if not self.content_changed and not os.path.islink(self.path):
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                _set_attrs(fd, self.mode, self.owner, self.group)
+            finally:
+                os.close(fd)
             return True
         tmp = self.write_temp()
         try:
@@ -128,33 +133,45 @@ class ManagedFile(object):
         return True
 
 
+def _set_attrs(fd, mode, owner=None, group=None):
+    """fchmod/fchown an open descriptor (never a path, which could be swapped for a symlink)."""
+    os.fchmod(fd, mode)
+    uid, gid = resolve_ids(owner, group)
+    if uid is not None or gid is not None:
+        os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+
+
 def ensure_directory(path, mode, uid=None, gid=None, check_mode=False):
     """Create ``path`` (and parents owned the same way) if missing; fix mode/owner.
 
-    Returns True when something changed (or would change in check mode).
+    Returns True when something changed (or would change in check mode). A
+    symlink where a directory is wanted is an error (``OSError``): root never
+    follows links that a service user could have placed.
     """
     missing = []
     current = path
-    while current and not os.path.isdir(current):
+    while current and not os.path.lexists(current):
         missing.append(current)
         current = os.path.dirname(current)
+    if current and not os.path.isdir(current) or (current and os.path.islink(current) and current != "/"):
+        raise OSError("%s is not a directory (or is a symlink)" % current)
     changed = bool(missing)
     if check_mode:
         if not missing:
-            st = os.stat(path)
+            st = os.lstat(path)
             changed = stat.S_IMODE(st.st_mode) != mode or (uid is not None and st.st_uid != uid) or (
                 gid is not None and st.st_gid != gid)
         return changed
     for directory in reversed(missing):
         os.mkdir(directory, mode)
-        os.chmod(directory, mode)
-        if uid is not None or gid is not None:
-            os.chown(directory, -1 if uid is None else uid, -1 if gid is None else gid)
-    st = os.stat(path)
-    if stat.S_IMODE(st.st_mode) != mode:
-        os.chmod(path, mode)
-        changed = True
-    if (uid is not None and st.st_uid != uid) or (gid is not None and st.st_gid != gid):
-        os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
-        changed = True
+    for directory in reversed(missing or [path]):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if stat.S_IMODE(st.st_mode) != mode or (uid is not None and st.st_uid != uid) or (
+                    gid is not None and st.st_gid != gid):
+                _set_attrs(fd, mode, uid, gid)
+                changed = True
+        finally:
+            os.close(fd)
     return changed

@@ -22,7 +22,7 @@ import os
 import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_spec
-from ansible_collections.selfhost.pi.plugins.module_utils.files import read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
@@ -68,13 +68,18 @@ class Service(object):
             if not os.path.isfile(spec["image_archive"]):
                 raise ValueError("image_archive: %s is not a file on the host" % spec["image_archive"])
             self.digest = file_digest(spec["image_archive"])
+        self.env = None
+        env_path = None
+        if spec.get("secret_environment"):
+            env_path = os.path.join(self.user_spec["home"], ".config", "selfhost-pi", "%s.env" % spec["name"])
+            self.env = ManagedFile(env_path, service_spec.secret_env_content(spec), 0o600, spec["uid"], spec["uid"])
         service_options = dict(params["default_service_options"])
         service_options.update(spec.get("service_options") or {})
         self.unit_params = dict(
             name=spec["name"], type="container", user=spec["name"], state="started", restart_on_change=True,
             manager_timeout=params["manager_timeout"],
             unit={"Description": "selfhost.pi service %s" % spec["name"]},
-            options=service_spec.container_section(spec, self.digest),
+            options=service_spec.container_section(spec, self.digest, env_path),
             service=service_options,
             install={"WantedBy": "default.target"},
         )
@@ -124,21 +129,38 @@ class Service(object):
                              "after_header": path, "before": before or "", "after": self.content}])
 
     @property
+    def env_changed(self):
+        return bool(self.env and self.env.changed)
+
+    @property
     def changed(self):
-        return bool(self.user["changed"] or self.unit["changed"] or (self.site and self.site.changed))
+        return bool(self.user["changed"] or self.unit["changed"] or self.env_changed or (self.site and self.site.changed))
 
     # -- apply ----------------------------------------------------------------
     def apply(self):
         real = Scoped(self.module, False)
-        if self.user["changed"] or self.unit["changed"]:
+        if self.user["changed"] or self.unit["changed"] or self.env_changed:
             try:
                 self.user = ServiceUser(real, dict(self.user_spec)).converge()
             except ServiceFailed:
                 self.user_ok = False
                 raise
+            params = self.unit_params
+            if self.env_changed:
+                self.write_env()
+                if self.env.content_changed and self.env.before is not None:  # a running container sees new values only after a restart
+                    params = dict(params, state="restarted")
             if self.digest:
                 self.load_image()
-            self.unit = quadlet.converge(real, self.unit_params)
+            self.unit = quadlet.converge(real, params)
+
+    def write_env(self):
+        uid = self.user["uid"]
+        try:
+            ensure_directory(os.path.dirname(self.env.path), 0o700, uid, uid)
+            self.env.apply(Scoped(self.module, False))
+        except OSError as exc:
+            raise ServiceFailed("secret_environment: cannot write %s: %s" % (self.env.path, exc))
 
     def podman(self, *args):
         uid = self.user["uid"]
@@ -166,12 +188,17 @@ class Service(object):
             user=dict((k, v) for k, v in (self.user or {}).items() if k not in strip),
             unit=dict((k, v) for k, v in (self.unit or {}).items() if k not in strip),
             site=self.site.path if self.site else None, error=self.error,
+            env_file=self.env.path if self.env else None,
         )
 
     def diffs(self):
         out = []
         if self.user and self.user["changed"]:
             out.append(self.user["diff"])
+        if self.env_changed:  # never the values
+            out.append({"before_header": self.env.path, "after_header": self.env.path,
+                        "before": "(secret environment)\n" if self.env.before is not None else "",
+                        "after": "(secret environment, %d variables, changed)\n" % len(self.spec["secret_environment"])})
         if self.unit:
             out.extend(self.unit.get("diff") or [])
         if self.site and self.site.changed:

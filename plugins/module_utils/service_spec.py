@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 # Option spec of one service (the same keys as the service role's service_specs).
 SPEC_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -24,6 +26,7 @@ SPEC_OPTIONS = dict(
     publish_ports=dict(type="list", elements="str", default=[]),
     volumes=dict(type="list", elements="str", default=[]),
     environment=dict(type="dict", default={}),
+    secret_environment=dict(type="dict", default={}, no_log=True),
     health=dict(type="dict", options=dict(
         cmd=dict(type="str", required=True),
         interval=dict(type="str", default="30s"),
@@ -38,6 +41,7 @@ SPEC_OPTIONS = dict(
 )
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WILDCARD = ("0.0.0.0", "::", "")
 
 
@@ -109,7 +113,7 @@ def conflicts(specs, reserved=None, var="service_specs"):
     return errors
 
 
-def container_section(spec, archive_digest=None):
+def container_section(spec, archive_digest=None, env_file=None):
     """The [Container] section (Quadlet keys, podman-systemd.unit(5)) of one service."""
     section = {"ContainerName": spec["name"], "Image": spec["image"]}
     if spec.get("exec"):
@@ -120,6 +124,8 @@ def container_section(spec, archive_digest=None):
         section["Volume"] = list(spec["volumes"])
     if spec.get("environment"):
         section["Environment"] = dict(spec["environment"])
+    if env_file:
+        section["EnvironmentFile"] = env_file
     health = spec.get("health")
     if health:
         section.update(HealthCmd=health["cmd"], HealthInterval=health["interval"], HealthTimeout=health["timeout"],
@@ -142,3 +148,17 @@ def upstream(spec, field):
                 ip = "[%s]" % ip
             return "http://%s:%s" % (ip, parsed[1])
     raise ValueError("%s.upstream: required with a domain when no publish_ports entry has a TCP host port" % field)
+
+
+def secret_env_content(spec):
+    """Text of the service's 0600 environment file (podman-run(1) --env-file format)."""
+    lines = []
+    for key in sorted(spec.get("secret_environment") or {}):
+        value = spec["secret_environment"][key]
+        value = "" if value is None else str(value)
+        if not ENV_NAME_RE.match(str(key)):
+            raise ValueError("secret_environment: %r is not a valid variable name" % (key,))
+        if "\n" in value or "\r" in value:
+            raise ValueError("secret_environment.%s: the value contains a newline" % key)
+        lines.append("%s=%s\n" % (key, value))
+    return "".join(lines)

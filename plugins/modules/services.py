@@ -76,6 +76,14 @@ options:
         description: Environment variables. Quadlet C(Environment=), one key per variable.
         type: dict
         default: {}
+      secret_environment:
+        description:
+          - Environment variables whose values are secret (for example from Ansible Vault). They are written to
+            C(~NAME/.config/selfhost-pi/NAME.env), mode C(0600), owned by the service user, passed with Quadlet
+            C(EnvironmentFile=), and never shown in logs or C(--diff) output (the option is C(no_log)).
+          - A change of a value restarts the running service.
+        type: dict
+        default: {}
       health:
         description: Container health check (Quadlet C(HealthCmd=) and its companions).
         type: dict
@@ -199,6 +207,9 @@ services:
       type: bool
     site:
       description: Path of the nginx site file, or null without a domain.
+      type: str
+    env_file:
+      description: Path of the secret environment file, or null without O(services[].secret_environment).
       type: str
     error:
       description: Why this service failed, when it did.

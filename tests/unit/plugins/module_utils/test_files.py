@@ -48,3 +48,26 @@ def test_ensure_directory_check_mode_changes_nothing(tmp_path):
     assert ensure_directory(target, 0o700)
     assert os.stat(target).st_mode & 0o777 == 0o700
     assert not ensure_directory(target, 0o700)
+
+
+def test_symlink_in_place_of_a_file_is_replaced_not_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    os.chmod(victim, 0o600)
+    link = tmp_path / "a.conf"
+    os.symlink(victim, link)
+    mf = ManagedFile(str(link), "keep\n", mode=0o644)
+    assert mf.changed
+    assert mf.apply(FakeModule())
+    assert not os.path.islink(link) and link.read_text() == "keep\n"
+    assert os.stat(victim).st_mode & 0o777 == 0o600
+
+
+def test_ensure_directory_refuses_a_symlink(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    os.symlink(target, link)
+    with pytest.raises(OSError):
+        ensure_directory(str(link), 0o755)
+    assert os.stat(target).st_mode & 0o777 == 0o700

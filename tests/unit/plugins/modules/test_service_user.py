@@ -45,6 +45,8 @@ class FakeHost:
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda mod, args, **kw: self.run(args))
         # Record ownership instead of chowning, so the tests need not run as root.
         monkeypatch.setattr(os, "chown", lambda path, uid, gid: self.owners.__setitem__(path, (uid, gid)))
+        monkeypatch.setattr(os, "fchown", lambda fd, uid, gid: self.owners.__setitem__(
+            os.readlink("/proc/self/fd/%d" % fd), (uid, gid)))
         monkeypatch.setattr(su, "_dir_state", self.dir_state)
         (tmp_path / "subuid").write_text("# keep me\nalice:100000:65536\n")
         (tmp_path / "subgid").write_text("alice:100000:65536\n")

@@ -151,3 +151,27 @@ def test_container_section_uses_quadlet_keys():
 ])
 def test_upstream_from_published_port(ports, url):
     assert service_spec.upstream({"publish_ports": ports}, "services[0]") == url
+
+
+def test_secret_environment_goes_to_a_0600_file_and_never_into_the_unit_or_diff(monkeypatch, rec, tmp_path):
+    import os
+    home = tmp_path / "home"
+    real_normalize = service_set.normalize
+    monkeypatch.setattr(service_set, "normalize", lambda p: dict(real_normalize(p), home=str(home / p["name"])))
+    monkeypatch.setattr(service_set.os, "fchown", lambda fd, uid, gid: None)
+    secret = "s3cr3t-value"
+    failed, result = run_module(monkeypatch, services, {"services": [
+        spec("a", 2001, 8001, secret_environment={"API_TOKEN": secret})]}, diff=True)
+    assert not failed, result
+    env_file = home / "a" / ".config" / "selfhost-pi" / "a.env"
+    assert env_file.read_text() == "API_TOKEN=%s\n" % secret
+    assert os.stat(env_file).st_mode & 0o777 == 0o600
+    assert os.stat(env_file.parent).st_mode & 0o777 == 0o700
+    assert result["services"][0]["env_file"] == str(env_file)
+    assert secret not in repr(result)
+
+
+def test_secret_environment_rejects_bad_names(monkeypatch, rec):
+    failed, result = run_module(monkeypatch, services, {"services": [
+        spec("a", 2001, 8001, secret_environment={"BAD-NAME": "x"})]})
+    assert failed and "services[0].secret_environment: 'BAD-NAME' is not a valid variable name" in result["msg"]
