@@ -23,14 +23,33 @@ import tempfile
 
 
 def read_text(path):
-    """Return the file's text, or None when it does not exist."""
+    """Return the file's text, or None when it does not exist or is a symlink.
+
+    A symlink is never followed (it could point a root-run module at another
+    user's or the system's files); treated as absent, it is replaced.
+    """
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="surrogateescape")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except (IOError, OSError) as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
         raise
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read().decode("utf-8", errors="surrogateescape")
+
+
+def check_no_symlink(path):
+    """Raise OSError when any component of ``path`` is a symlink.
+
+    Root writes into directories that service users own (their homes); a link
+    there must not redirect the write elsewhere.
+    """
+    path = os.path.abspath(path)
+    probe = path
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if os.path.realpath(probe) != probe:
+        raise OSError(errno.ELOOP, "%s passes through a symlink; refusing to write there" % path)
 
 
 def resolve_ids(owner=None, group=None):
@@ -119,6 +138,7 @@ class ManagedFile(object):
             finally:
                 os.close(fd)
             return True
+        check_no_symlink(os.path.dirname(self.path))
         tmp = self.write_temp()
         try:
             if validate is not None:
@@ -148,13 +168,14 @@ def ensure_directory(path, mode, uid=None, gid=None, check_mode=False):
     symlink where a directory is wanted is an error (``OSError``): root never
     follows links that a service user could have placed.
     """
+    check_no_symlink(path)
     missing = []
     current = path
     while current and not os.path.lexists(current):
         missing.append(current)
         current = os.path.dirname(current)
-    if current and not os.path.isdir(current) or (current and os.path.islink(current) and current != "/"):
-        raise OSError("%s is not a directory (or is a symlink)" % current)
+    if current and not os.path.isdir(current):
+        raise OSError(errno.ENOTDIR, "%s is not a directory" % current)
     changed = bool(missing)
     if check_mode:
         if not missing:

@@ -78,8 +78,12 @@ class HugoSiteError(Exception):
         self.fields = fields
 
 
-def validate_params(params):
-    """Check every option before anything is touched; return (uid, gid)."""
+def validate_params(params, check_mode=False):
+    """Check every option before anything is touched; return (uid, gid).
+
+    In check mode a missing owner (made by an earlier task that did not run)
+    is not an error; the uid and gid are then None.
+    """
     errors = []
     dest = params["dest"]
     if not os.path.isabs(dest) or os.path.normpath(dest) == "/":
@@ -89,7 +93,8 @@ def validate_params(params):
         pw = pwd.getpwnam(params["owner"])
         uid, gid = pw.pw_uid, pw.pw_gid
     except KeyError:
-        errors.append("owner: user %r does not exist" % params["owner"])
+        if not check_mode:
+            errors.append("owner: user %r does not exist" % params["owner"])
     if params.get("group"):
         try:
             gid = grp.getgrnam(params["group"]).gr_gid
@@ -406,8 +411,20 @@ class HugoSite(object):
             argv.append("--buildDrafts")
         return argv + list(p["extra_args"])
 
+    def guard(self):
+        """Refuse to go on, as root, when ``dest`` or ``releases`` became a symlink.
+
+        The owner can write in ``dest`` (and its git and hugo run as the owner
+        between these steps); a link there must not send root's writes and
+        removals elsewhere.
+        """
+        for path in (self.dest, self.releases_dir):
+            if os.path.islink(path) or os.path.realpath(path) != path:
+                raise HugoSiteError("dest: %s is (or passes through) a symlink; refusing to continue" % path)
+
     def build(self, commit, name, options, options_hash, previous):
         """Build into releases/.tmp-*, then rename to releases/NAME and write the marker."""
+        self.guard()
         tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.releases_dir)
         try:
             ensure_owned_dir(tmp, 0o755, self.uid, self.gid)
@@ -450,6 +467,7 @@ class HugoSite(object):
         The marker records the time as ``activated_at``; pruning keeps the
         releases that were live most recently.
         """
+        self.guard()
         data = self.marker(name)
         data["activated_at"] = _now()
         self.write_marker(name, data)
@@ -496,6 +514,7 @@ class HugoSite(object):
         return kept, removed
 
     def prune(self, removed):
+        self.guard()
         for entry in removed:
             path = os.path.join(self.releases_dir, entry)
             if os.path.lexists(path):
@@ -555,14 +574,15 @@ def converge(module, params=None):
     """
     params = params or module.params
     check = module.check_mode
-    uid, gid = validate_params(params)
+    uid, gid = validate_params(params, check)
     tools = {}
     for field in ("git_path", "hugo_path"):
         tools[field] = find_tool(module, params, field)
-        if tools[field] is None:
+        if tools[field] is None or uid is None:
             if not check:
                 raise HugoSiteError("%s: %s not found or not executable" % (field, params[field]))
-            module.warn("%s: %s is not installed yet; assuming the site would be built" % (field, params[field]))
+            module.warn("%s is not there yet; assuming the site would be built" % (
+                "owner: user %s" % params["owner"] if uid is None else "%s: %s" % (field, params[field])))
             current = os.path.join(os.path.normpath(params["dest"]), "current")
             return dict(changed=True, built=False, commit=None, release=None, previous_release=None,
                         current=current, releases=[], diff=dict(before="", after="build %s of %s\n" % (

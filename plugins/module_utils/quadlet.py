@@ -100,7 +100,9 @@ def _render_entries(key, value, field):
                                    % item_field)
             if item_value is None:
                 continue
-            lines.append("%s=%s" % (key, _quote_word("%s=%s" % (item_key, _scalar(item_field, item_value)))))
+            # Dict values are literal: systemd would expand % specifiers (%h, %s, ...) in them.
+            literal = _scalar(item_field, item_value).replace("%", "%%")
+            lines.append("%s=%s" % (key, _quote_word("%s=%s" % (item_key, literal))))
         return lines
     if isinstance(value, (list, tuple)):
         return ["%s=%s" % (key, _scalar("%s[%d]" % (field, index), item))
@@ -399,12 +401,19 @@ def converge(module, p):
             result["diff"].append(managed.diff())
 
     active, sub = systemctl.state(service) if manager else ("inactive", "dead")
-    action, expected = plan_service(state, active, content_changed, p["restart_on_change"], sub)
+    # The file is as wanted but systemd still runs an older one (a run cut off
+    # between writing it and daemon-reload): finish that job now.
+    stale = bool(manager and state != "absent" and not content_changed and systemctl.need_daemon_reload)
+    if stale:
+        result["diff"].append({"before_header": service, "after_header": service,
+                               "before": "%s: loaded from an older %s\n" % (service, path),
+                               "after": "%s: daemon-reload\n" % service})
+    action, expected = plan_service(state, active, content_changed or stale, p["restart_on_change"], sub)
     if action and not manager:  # absent/present never wait; nothing runs without a manager
         action, expected = None, active
     if action:
         result["diff"].append(service_diff(service, active, sub, expected, action))
-    result["changed"] = bool(file_changed or action)
+    result["changed"] = bool(file_changed or action or stale)
     result["active_state"] = expected if module.check_mode else active
     if module.check_mode or not result["changed"]:
         return result
@@ -417,7 +426,7 @@ def converge(module, p):
     else:
         ensure_directory(unit_dir, DIR_MODE, uid, gid)
         managed.apply(module)
-    if content_changed and manager:
+    if (content_changed or stale) and manager:
         systemctl.daemon_reload()
     if action and state != "absent":
         act(module, systemctl, service, action, path)

@@ -43,6 +43,12 @@ class Scoped(object):
     def fail_json(self, msg, **kwargs):
         raise ServiceFailed(msg)
 
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        path = self._module.get_bin_path(arg, required=False, opt_dirs=opt_dirs)
+        if path is None and required:
+            raise ServiceFailed("%s: command not found on the host" % arg)
+        return path
+
 
 def file_digest(path):
     digest = hashlib.sha256()
@@ -65,9 +71,14 @@ class Service(object):
                                         manager_timeout=params["manager_timeout"]))
         self.digest = None
         if spec.get("image_archive"):
-            if not os.path.isfile(spec["image_archive"]):
+            if os.path.isfile(spec["image_archive"]):
+                self.digest = file_digest(spec["image_archive"])
+            elif module.check_mode:  # the copy before this task did not run either
+                module.warn("services[%d].image_archive: %s is not on the host yet; assuming it changes"
+                            % (index, spec["image_archive"]))
+                self.digest = "sha256:(not copied yet)"
+            else:
                 raise ValueError("image_archive: %s is not a file on the host" % spec["image_archive"])
-            self.digest = file_digest(spec["image_archive"])
         self.env = None
         env_path = None
         if spec.get("secret_environment"):
@@ -90,10 +101,13 @@ class Service(object):
         if spec.get("domain"):
             site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
             site_params.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
-                               proxy_pass=service_spec.upstream(spec, self.field))
+                               proxy_pass=service_spec.upstream(spec))
             errors = nginx.validate_site(site_params)
-            if errors:
-                raise ValueError("domain: %s" % "; ".join(errors))
+            if errors:  # name the spec's fields, not the site's
+                renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
+                for old, new in renamed.items():
+                    errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
+                raise ValueError("; ".join(errors))
             self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
         self.user = self.unit = None
         self.image_loaded = False
@@ -235,6 +249,9 @@ def converge(module, params):
             except ServiceFailed as exc:
                 svc.error = str(exc)
                 failures.append("%s (%s): %s" % (svc.field, svc.name, exc))
+            except (OSError, IOError) as exc:  # e.g. a full SD card: say so, and go on with the others
+                svc.error = "%s: %s" % (type(exc).__name__, exc)
+                failures.append("%s (%s): %s" % (svc.field, svc.name, svc.error))
         sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
         if sites:
             try:
@@ -245,6 +262,7 @@ def converge(module, params):
         changed=any(svc.changed for svc in services),
         services=[svc.result() for svc in services],
         nginx_reloaded=reloaded,
-        diff=[entry for svc in services for entry in svc.diffs()],
     )
+    if module._diff:
+        result["diff"] = [entry for svc in services for entry in svc.diffs()]
     return result, failures

@@ -42,6 +42,7 @@ SPEC_OPTIONS = dict(
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PORT_RE = re.compile(r"^\d{1,5}(-\d{1,5})?$")
 WILDCARD = ("0.0.0.0", "::", "")
 
 
@@ -50,6 +51,7 @@ def host_port(publish):
 
     Forms (podman-run(1) --publish): CONTAINER, HOST:CONTAINER, IP:HOST:CONTAINER,
     IP::CONTAINER, [IPv6]:HOST:CONTAINER, each optionally with /tcp or /udp.
+    Raises ValueError for anything else.
     """
     value = str(publish)
     proto = "tcp"
@@ -57,17 +59,22 @@ def host_port(publish):
         value, proto = value.rsplit("/", 1)
     ip = ""
     if value.startswith("["):
-        ip, value = value[1:].split("]", 1)
-        parts = value.lstrip(":").split(":")
-        host = parts[0] if len(parts) > 1 else ""
+        if "]:" not in value:
+            raise ValueError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
+        ip, value = value[1:].split("]:", 1)
+        parts = [ip] + value.split(":")
     else:
         parts = value.split(":")
-        if len(parts) == 3:
-            ip, host = parts[0], parts[1]
-        elif len(parts) == 2:
-            host = parts[0]
-        else:
-            host = ""
+    if len(parts) == 3:
+        ip, host = parts[0], parts[1]
+    elif len(parts) == 2:
+        host = parts[0]
+    elif len(parts) == 1:
+        host = ""
+    else:
+        raise ValueError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
+    if proto not in ("tcp", "udp", "sctp") or not all(PORT_RE.match(p) for p in ([host] if host else []) + [parts[-1]]):
+        raise ValueError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
     if not host:
         return None
     return (ip or "0.0.0.0", host, proto)
@@ -101,7 +108,11 @@ def conflicts(specs, reserved=None, var="service_specs"):
             else:
                 seen[key][str(value)] = label
         for pindex, publish in enumerate(spec.get("publish_ports") or []):
-            parsed = host_port(publish)
+            try:
+                parsed = host_port(publish)
+            except ValueError as exc:
+                errors.append("%s.publish_ports[%d]: %s" % (where, pindex, exc))
+                continue
             if parsed is None:
                 continue
             clash = next((owner for other, owner in ports if _overlaps(parsed, other)), None)
@@ -136,7 +147,7 @@ def container_section(spec, archive_digest=None, env_file=None):
     return section
 
 
-def upstream(spec, field):
+def upstream(spec):
     """The URL nginx proxies to: ``upstream``, else loopback and the first published host port."""
     if spec.get("upstream"):
         return spec["upstream"]
@@ -147,7 +158,7 @@ def upstream(spec, field):
             if ":" in ip:
                 ip = "[%s]" % ip
             return "http://%s:%s" % (ip, parsed[1])
-    raise ValueError("%s.upstream: required with a domain when no publish_ports entry has a TCP host port" % field)
+    raise ValueError("upstream: required with a domain when no publish_ports entry has a TCP host port")
 
 
 def secret_env_content(spec):

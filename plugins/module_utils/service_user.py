@@ -198,6 +198,10 @@ class ServiceUser(object):
         groups = grp.getgrall()
         user = next((u for u in users if u.pw_name == name), None)
         other = next((u for u in users if u.pw_uid == uid and u.pw_name != name), None)
+        if user is not None and user.pw_uid != uid and not (user.pw_gecos or "").startswith("selfhost.pi"):
+            # Never renumber an account selfhost.pi did not make (Debian's system users, a login user).
+            self.fail("name: %s is an existing account with UID %d that selfhost.pi did not create; give the "
+                      "service a name of its own" % (name, user.pw_uid))
         if other:
             self.fail("uid: %d is already used by user %s" % (uid, other.pw_name))
         other = next((g for g in groups if g.gr_gid == gid and g.gr_name != group), None)
@@ -351,6 +355,8 @@ class ServiceUser(object):
         linger = self.linger_on()
         manager = self.manager_state(uid) if user else "inactive"
         home_state = _dir_state(home)
+        if s.get("remove_home") and home_state == "not a directory":
+            self.fail("home: %s is not a directory; refusing to remove it" % home)
         remove_home = bool(s.get("remove_home") and home_state)
 
         before = [("user", name if user else "absent")]

@@ -37,6 +37,7 @@ class Systemctl(object):
         if user is not None:
             self.uid = pwd.getpwnam(user).pw_uid
         self.systemctl = module.get_bin_path("systemctl", required=True)
+        self.need_daemon_reload = False
         self.journalctl = module.get_bin_path("journalctl")
         self.scope_args = ["--user", "-M", "%s@" % user] if user is not None else []
 
@@ -103,8 +104,10 @@ class Systemctl(object):
         from one waiting to be restarted after a crash (activating/auto-restart).
         A unit systemd does not know is ("inactive", "dead").
         """
-        dummy, out, dummy = self.run("show", "--property=ActiveState,SubState", unit)
+        dummy, out, dummy = self.run("show", "--property=ActiveState,SubState,NeedDaemonReload", unit)
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        # systemd compares the unit's files, Quadlet's SourcePath= included, with what it loaded.
+        self.need_daemon_reload = props.get("NeedDaemonReload") == "yes"
         return props.get("ActiveState", "unknown"), props.get("SubState", "unknown")
 
     def daemon_reload(self):

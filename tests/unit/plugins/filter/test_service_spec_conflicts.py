@@ -33,3 +33,10 @@ def test_each_clash_names_its_field():
 def test_reserved_ids_clash():
     errors = service_spec_conflicts([{"name": "web", "uid": 2000}], reserved={"uid": [2000]})
     assert errors == ["service_specs[0].uid: 2000 is already used by another role"]
+
+
+def test_malformed_publish_port_names_its_field():
+    errors = service_spec_conflicts([{"name": "a", "uid": 1, "publish_ports": ["[::1:8080:80"]},
+                                     {"name": "b", "uid": 2, "publish_ports": ["1:2:3:4"]}])
+    assert errors[0].startswith("service_specs[0].publish_ports[0]: '[::1:8080:80' is not")
+    assert errors[1].startswith("service_specs[1].publish_ports[0]: '1:2:3:4' is not")

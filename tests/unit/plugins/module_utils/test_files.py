@@ -71,3 +71,24 @@ def test_ensure_directory_refuses_a_symlink(tmp_path):
     with pytest.raises(OSError):
         ensure_directory(str(link), 0o755)
     assert os.stat(target).st_mode & 0o777 == 0o700
+
+
+def test_a_symlinked_parent_is_refused(tmp_path):
+    elsewhere = tmp_path / "etc"
+    (elsewhere / "containers").mkdir(parents=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(elsewhere, home / ".config")
+    with pytest.raises(OSError, match="symlink"):
+        ensure_directory(str(home / ".config" / "containers"), 0o755)
+    with pytest.raises(OSError, match="symlink"):
+        ManagedFile(str(home / ".config" / "containers" / "a.container"), "x\n").apply(FakeModule())
+    assert os.listdir(elsewhere / "containers") == []
+
+
+def test_read_text_does_not_follow_symlinks(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:hash\n")
+    os.symlink(secret, tmp_path / "unit")
+    from ansible_collections.selfhost.pi.plugins.module_utils.files import read_text
+    assert read_text(str(tmp_path / "unit")) is None

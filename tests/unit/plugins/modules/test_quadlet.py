@@ -22,6 +22,7 @@ class FakeHost:
         self.units = {}  # service -> (ActiveState, SubState)
         self.dryrun = (0, "---web.service---\n", "quadlet-generator[1]: Loading source unit file x\n")
         self.start_rc = 0
+        self.stale = set()  # units whose NeedDaemonReload is yes
 
     def verbs(self):
         """Command names: the systemctl verb, else the program."""
@@ -45,7 +46,8 @@ class FakeHost:
             return 0, "", ""
         if cmd[-3] == "show":
             active, sub = self.units.get(unit, ("inactive", "dead"))
-            return 0, "ActiveState=%s\nSubState=%s\n" % (active, sub), ""
+            return 0, "ActiveState=%s\nSubState=%s\nNeedDaemonReload=%s\n" % (
+                active, sub, "yes" if unit in self.stale else "no"), ""
         if verb in ("start", "restart"):
             if self.start_rc:
                 self.units[unit] = ("failed", "failed")
@@ -226,3 +228,13 @@ def test_user_start_failure_reads_system_journal_by_uid(monkeypatch, host):
     journal = [c for c in host.calls if c[0].endswith("journalctl")][0]
     uid = "_UID=%d" % os.getuid()
     assert journal[-5:] == ["_SYSTEMD_USER_UNIT=web.service", uid, "+", "USER_UNIT=web.service", uid]
+
+
+def test_a_lost_daemon_reload_is_finished_on_the_next_run(monkeypatch, host):
+    run_module(monkeypatch, quadlet, ARGS)
+    host.calls = []
+    host.stale = {"web.service"}
+    failed, result = run_module(monkeypatch, quadlet, ARGS, diff=True)
+    assert not failed and result["changed"]
+    assert host.verbs() == ["show", "daemon-reload", "restart", "show"]
+    assert "daemon-reload" in result["diff"][0]["after"]

@@ -333,3 +333,13 @@ def test_absent_deletes_own_group_left_by_userdel(monkeypatch, host):
     failed, result = run(monkeypatch, host, state="absent")
     assert not failed and host.calls[-1] == ["groupdel", "svc"] and "svc" not in host.groups
     assert "group: svc removed" in result["diff"]["after"]
+
+
+def test_an_account_selfhost_did_not_make_is_never_renumbered(monkeypatch, host):
+    host.users["proxy"] = [13, 13, "proxy", "/bin", "/usr/sbin/nologin"]
+    host.groups["proxy"] = [13, []]
+    failed, result = run_module(monkeypatch, service_user, dict(name="proxy", uid=2101))
+    assert failed
+    assert result["msg"].startswith("name: proxy is an existing account with UID 13")
+    assert host.users["proxy"][0] == 13
+    assert [c for c in host.calls if c[0] in ("usermod", "groupmod")] == []

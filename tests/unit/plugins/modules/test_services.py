@@ -150,7 +150,7 @@ def test_container_section_uses_quadlet_keys():
     (["53:53/udp", "127.0.0.2:8002:80"], "http://127.0.0.2:8002"),
 ])
 def test_upstream_from_published_port(ports, url):
-    assert service_spec.upstream({"publish_ports": ports}, "services[0]") == url
+    assert service_spec.upstream({"publish_ports": ports}) == url
 
 
 def test_secret_environment_goes_to_a_0600_file_and_never_into_the_unit_or_diff(monkeypatch, rec, tmp_path):
