@@ -50,7 +50,7 @@ lint: deps collection
 # ansible-test bootstraps pip in its venvs with a get-pip script it downloads
 # from a host these machines cannot reach; its own error message says to place
 # one in its cache. Ours uses Python's bundled ensurepip.
-GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
+GET_PIP_CACHE := $(shell python3 -c "import os; print(os.path.expanduser('~'))")/.ansible/test/cache/get_pip_24_2.py
 sanity: deps
 	@[ -f $(GET_PIP_CACHE) ] || install -D -m 0644 tests/sanity/get_pip_standin.py $(GET_PIP_CACHE)
 	@rm -rf .build/sanity && mkdir -p .build/sanity/ansible_collections/selfhost/pi
