@@ -36,6 +36,8 @@ import shutil
 import stat
 import tempfile
 
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile
+
 FULL_SHA_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 SHORT_SHA_RE = re.compile(r"^[0-9a-fA-F]{4,39}$")
 RELEASE_RE = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")
@@ -157,11 +159,11 @@ def _open_nofollow(path, flags):
 def ensure_owned_dir(path, mode, uid, gid, check_mode=False, follow=False):
     """Create ``path`` and fix its mode/owner through an fd, not the path.
 
-    ``files.ensure_directory`` chowns by path, which a user who can write to
-    the parent directory could redirect with a symlink; inside ``dest`` (the
-    owner's) this one opens the directory with O_NOFOLLOW unless ``follow``.
-    Missing parents are created root-owned, mode 0755. Returns True when
-    something changed (or would change).
+    Unlike ``files.ensure_directory`` (parents made like the target, any
+    symlink on the way refused), missing parents are created root-owned, mode
+    0755, and ``follow`` lets ``dest`` itself be reached through a link the
+    administrator made; inside ``dest`` (the owner's) the directory is opened
+    with O_NOFOLLOW. Returns True when something changed (or would change).
     """
     changed = False
     if not os.path.lexists(path):
@@ -193,17 +195,8 @@ def ensure_owned_dir(path, mode, uid, gid, check_mode=False, follow=False):
 
 
 def write_owned_file(path, content, uid, gid, mode=0o644):
-    """Write ``content`` to ``path`` via a temp file created O_EXCL|O_NOFOLLOW, fchown'ed, renamed."""
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, ".%s.%s" % (os.path.basename(path), os.urandom(4).hex()))
-    fd = _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        os.write(fd, content.encode("utf-8"))
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    """Write ``content`` to ``path`` owned by uid:gid (files.ManagedFile: temp file, fchown, rename)."""
+    ManagedFile(path, content, mode, uid, gid).apply(None)
 
 
 def read_json(path):
