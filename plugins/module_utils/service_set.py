@@ -135,12 +135,10 @@ class Service(object):
             self.module.warn("quadlet: %s" % warning)
         if error:
             raise ServiceFailed("%s: the Quadlet generator rejects the unit, nothing was changed: %s" % (path, error))
-        before = read_text(path)
+        unit_file = ManagedFile(path, self.content)
         self.unit = dict(changed=True, path=path, service="%s.service" % self.name, scope="user",
                          content=self.content, active_state="active",
-                         diff=[] if before == self.content else [{
-                             "before_header": path if before is not None else "%s (absent)" % path,
-                             "after_header": path, "before": before or "", "after": self.content}])
+                         diff=[unit_file.diff()] if unit_file.content_changed else [])
 
     @property
     def env_changed(self):
