@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a service's data is, and where it lives on the host.
+
+A service spec's ``data`` key declares what the backup role saves with restic
+and what ``selfhost.pi.restic_restore`` brings back on a rebuilt host:
+
+- ``paths``: files or directories, relative to the service's home or absolute;
+- ``volumes``: the service user's named podman volumes, saved from their
+  mount point ``~/.local/share/containers/storage/volumes/NAME/_data`` (podman
+  adopts a restored directory there as the volume);
+- ``sqlite``: SQLite databases (a path, or ``VOLUME:PATH`` inside a named
+  volume), copied with SQLite's online backup API into
+  ``STAGING_DIR/SERVICE/<absolute path>`` and saved from there; the live file
+  and its ``-wal``/``-shm``/``-journal`` files are left out of the snapshot;
+- ``pre_backup``: shell commands run as the service user before the snapshot
+  (a service's own dump command, writing into one of its paths).
+
+Shared by the ``backup_plan`` filter (what the backup script reads) and the
+``restic_restore`` module, so that both resolve every path the same way.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import posixpath
+import re
+
+DATA_OPTIONS = dict(
+    paths=dict(type="list", elements="str", default=[]),
+    volumes=dict(type="list", elements="str", default=[]),
+    sqlite=dict(type="list", elements="str", default=[]),
+    pre_backup=dict(type="list", elements="str", default=[]),
+)
+
+VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # podman's rule for names
+STAGING_DIR = "/var/lib/selfhost-pi/backup/sqlite"
+VOLUMES_SUBDIR = ".local/share/containers/storage/volumes"
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+# Never data of one service: restoring or setting these aside would break the host.
+PROTECTED = frozenset("/ /bin /boot /dev /etc /home /lib /lib64 /media /mnt /opt /proc /root /run /sbin /srv /sys "
+                      "/tmp /usr /var /var/lib /var/log".split())
+
+
+def home_of(spec):
+    """The service's home, as the services module makes it."""
+    return "/home/%s" % spec["name"]
+
+
+def volume_path(home, volume):
+    return posixpath.join(home, VOLUMES_SUBDIR, volume, "_data")
+
+
+def staged_path(service, db_path):
+    """Where the consistent copy of ``db_path`` is kept for the snapshot."""
+    return posixpath.join(STAGING_DIR, service) + db_path
+
+
+def _check_volume(volume, field):
+    if not VOLUME_NAME_RE.match(volume):
+        raise ValueError("%s: %r is not a podman volume name" % (field, volume))
+
+
+def _resolve(home, value, field):
+    value = str(value)
+    if not value or "\x00" in value or "\n" in value:
+        raise ValueError("%s: %r is not a path" % (field, value))
+    if value.endswith("/") and field.split(".")[-1].startswith("sqlite"):
+        raise ValueError("%s: %s is a directory, not a database file" % (field, value))
+    path = posixpath.normpath(value if value.startswith("/") else posixpath.join(home, value))
+    if path in PROTECTED or path == home:
+        raise ValueError("%s: %s is not a path of one service's data" % (field, path))
+    if not value.startswith("/") and not path.startswith(home + "/"):
+        raise ValueError("%s: %r leaves the service's home; write an absolute path" % (field, value))
+    if path.startswith("/home/") and not path.startswith(home + "/"):
+        raise ValueError("%s: %s is in another user's home" % (field, path))
+    if path.startswith(STAGING_DIR + "/") or path == STAGING_DIR:
+        raise ValueError("%s: %s is inside the backup staging directory" % (field, path))
+    return path
+
+
+def _inside(path, other):
+    return path == other or path.startswith(other.rstrip("/") + "/")
+
+
+def normalize(spec, field="data"):
+    """Return the service's data with absolute paths: dict(name, uid, home, paths, sqlite, pre_backup).
+
+    ``paths`` holds the declared paths and the volumes' mount points, in order,
+    without duplicates. Raises ValueError naming ``FIELD.key[i]``.
+    """
+    data = spec.get("data") or {}
+    home = home_of(spec)
+    paths = []  # (path, field): each restored as one whole, so none may hold another
+    for index, value in enumerate(data.get("paths") or []):
+        where = "%s.paths[%d]" % (field, index)
+        paths.append((_resolve(home, value, where), where))
+    for index, volume in enumerate(data.get("volumes") or []):
+        where = "%s.volumes[%d]" % (field, index)
+        _check_volume(str(volume), where)
+        paths.append((volume_path(home, str(volume)), where))
+    unique = []
+    for path, where in paths:
+        for other, other_where in unique:
+            if path == other:
+                break
+            if _inside(path, other) or _inside(other, path):
+                inner, outer = ((path, where), (other, other_where)) if _inside(path, other) else \
+                    ((other, other_where), (path, where))
+                raise ValueError("%s: %s is inside %s (%s); declare only the outer one"
+                                 % (inner[1], inner[0], outer[1], outer[0]))
+        else:
+            unique.append((path, where))
+    sqlite = []
+    for index, value in enumerate(data.get("sqlite") or []):
+        where = "%s.sqlite[%d]" % (field, index)
+        value = str(value)
+        if ":" in value and not value.startswith("/"):  # VOLUME:PATH, a file inside a named volume
+            volume, inside = value.split(":", 1)
+            _check_volume(volume, where)
+            if not inside or inside.startswith("/") or ".." in inside.split("/"):
+                raise ValueError("%s: %r is not VOLUME:PATH with a relative PATH" % (where, value))
+            value = posixpath.join(volume_path(home, volume), inside)
+        sqlite.append(_resolve(home, value, where))
+    hooks = []
+    for index, command in enumerate(data.get("pre_backup") or []):
+        if not str(command).strip():
+            raise ValueError("%s.pre_backup[%d]: empty command" % (field, index))
+        hooks.append(str(command))
+    return dict(name=spec["name"], uid=int(spec["uid"]), home=home, paths=[path for path, where in unique],
+                sqlite=sqlite, pre_backup=hooks)
+
+
+def declares_data(spec):
+    data = spec.get("data") or {}
+    return bool(data.get("paths") or data.get("volumes") or data.get("sqlite"))
+
+
+def present(path):
+    """True when ``path`` holds data: a file, or a directory with at least one entry."""
+    if os.path.islink(path) or os.path.isfile(path):
+        return True
+    if os.path.isdir(path):
+        return bool(os.listdir(path))
+    return os.path.exists(path)
+
+
+def has_data(service):
+    """True when any declared path or database of a normalized service is present on the host."""
+    return any(present(path) for path in service["paths"] + service["sqlite"])
