@@ -21,7 +21,7 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
@@ -67,6 +67,7 @@ class Service(object):
         self.spec = spec
         self.name = spec["name"]
         self.field = "services[%d]" % index
+        service_data.normalize(spec)  # backed up and restored by the backup role; checked here too
         self.user_spec = normalize(dict(name=spec["name"], uid=spec["uid"], linger=True,
                                         manager_timeout=params["manager_timeout"]))
         self.digest = None
@@ -109,6 +110,8 @@ class Service(object):
                     errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
                 raise ValueError("; ".join(errors))
             self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
+        self.bind_dirs = service_spec.bind_sources_in_home(spec, self.user_spec["home"])
+        self.missing_dirs = []
         self.user = self.unit = None
         self.image_loaded = False
         self.error = None
@@ -118,6 +121,7 @@ class Service(object):
     def plan(self):
         """Run every step in check mode; raise ServiceFailed when a step refuses."""
         check = Scoped(self.module, True)
+        self.missing_dirs = [path for path in self.bind_dirs if not os.path.isdir(path)]
         self.user = ServiceUser(check, dict(self.user_spec)).converge()
         try:
             pw = pwd.getpwnam(self.name)
@@ -146,12 +150,13 @@ class Service(object):
 
     @property
     def changed(self):
-        return bool(self.user["changed"] or self.unit["changed"] or self.env_changed or (self.site and self.site.changed))
+        return bool(self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs
+                    or (self.site and self.site.changed))
 
     # -- apply ----------------------------------------------------------------
     def apply(self):
         real = Scoped(self.module, False)
-        if self.user["changed"] or self.unit["changed"] or self.env_changed:
+        if self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs:
             try:
                 self.user = ServiceUser(real, dict(self.user_spec)).converge()
             except ServiceFailed:
@@ -162,6 +167,7 @@ class Service(object):
                 self.write_env()
                 if self.env.content_changed and self.env.before is not None:  # a running container sees new values only after a restart
                     params = dict(params, state="restarted")
+            self.make_bind_dirs()
             if self.digest:
                 self.load_image()
             self.unit = quadlet.converge(real, params)
@@ -173,6 +179,15 @@ class Service(object):
             self.env.apply(Scoped(self.module, False))
         except OSError as exc:
             raise ServiceFailed("secret_environment: cannot write %s: %s" % (self.env.path, exc))
+
+    def make_bind_dirs(self):
+        """podman refuses a bind mount whose source is missing: make those in the home, owned by the user."""
+        uid = self.user["uid"]
+        for path in self.missing_dirs:
+            try:
+                ensure_directory(path, 0o750, uid, uid)
+            except OSError as exc:
+                raise ServiceFailed("volumes: cannot make the bind mount source %s: %s" % (path, exc))
 
     def podman(self, *args):
         uid = self.user["uid"]
@@ -207,6 +222,9 @@ class Service(object):
         out = []
         if self.user and self.user["changed"]:
             out.append(self.user["diff"])
+        for path in self.missing_dirs:
+            out.append({"before_header": path, "after_header": path, "before": "",
+                        "after": "directory (bind mount source), 0750, owned by %s\n" % self.name})
         if self.env_changed:  # never the values
             out.append({"before_header": self.env.path, "after_header": self.env.path,
                         "before": "(secret environment)\n" if self.env.before is not None else "",

@@ -14,7 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
 import re
+
+from ansible_collections.selfhost.pi.plugins.module_utils.service_data import DATA_OPTIONS
 
 # Option spec of one service (the same keys as the service role's service_specs).
 SPEC_OPTIONS = dict(
@@ -38,6 +41,7 @@ SPEC_OPTIONS = dict(
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
     service_options=dict(type="dict", default={}),
+    data=dict(type="dict", options=DATA_OPTIONS),
 )
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
@@ -145,6 +149,20 @@ def container_section(spec, archive_digest=None, env_file=None):
         section["Label"] = {ARCHIVE_LABEL: archive_digest}
     section.update(spec.get("container_options") or {})
     return section
+
+
+def bind_sources_in_home(spec, home):
+    """Bind mount sources of ``volumes`` inside the service's home (``%h/...`` or ``HOME/...``), as paths."""
+    paths = []
+    for volume in spec.get("volumes") or []:
+        source = str(volume).split(":", 1)[0]
+        if source.startswith("%h/"):
+            source = home + source[2:]
+        if source.startswith(home + "/") and "%" not in source:
+            path = posixpath.normpath(source)
+            if path.startswith(home + "/") and path not in paths:
+                paths.append(path)
+    return paths
 
 
 def upstream(spec):

@@ -68,7 +68,11 @@ options:
         elements: str
         default: []
       volumes:
-        description: Volumes and bind mounts, C(SOURCE:DEST[:OPTIONS]). Quadlet C(Volume=), one key each.
+        description:
+          - Volumes and bind mounts, C(SOURCE:DEST[:OPTIONS]). Quadlet C(Volume=), one key each.
+          - A bind mount source inside the service's home (C(%h/data) or C(/home/NAME/data)) that does not exist is
+            made, mode C(0750), owned by the service user (podman refuses a missing source). An existing one is left
+            as it is.
         type: list
         elements: str
         default: []
@@ -124,6 +128,38 @@ options:
         description: More C([Service]) keys (systemd.service(5)), merged over O(default_service_options).
         type: dict
         default: {}
+      data:
+        description:
+          - The service's data, saved by the C(selfhost.pi.backup) role with restic and brought back by
+            M(selfhost.pi.restic_restore) on a rebuilt host. This module only checks it.
+        type: dict
+        suboptions:
+          paths:
+            description: Files and directories, absolute or relative to C(/home/NAME) (for example a bind-mounted
+              C(data) directory, Quadlet C(Volume=%h/data:/data)).
+            type: list
+            elements: str
+            default: []
+          volumes:
+            description: Named podman volumes of the service user (Quadlet C(Volume=NAME:/path)), saved from their
+              mount point C(/home/NAME/.local/share/containers/storage/volumes/NAME/_data).
+            type: list
+            elements: str
+            default: []
+          sqlite:
+            description: SQLite database files, absolute, relative to C(/home/NAME), or C(VOLUME:PATH) inside a named
+              volume. Saved as a consistent copy taken
+              with SQLite's online backup API (never the live file), restored in place of the file.
+            type: list
+            elements: str
+            default: []
+          pre_backup:
+            description: Shell commands run as the service user in its home before each backup (for example the
+              service's own dump command, writing into one of O(services[].data.paths)). A failing command fails
+              that service's backup.
+            type: list
+            elements: str
+            default: []
   default_service_options:
     description: C([Service]) keys every service gets. C(TimeoutStartSec) is in seconds and covers a first image pull.
     type: dict
