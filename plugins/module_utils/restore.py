@@ -134,6 +134,10 @@ class ServiceRestore(object):
             self.action = "no snapshot"
             return
         self.snapshot = snapshots[-1]
+        files = (self.snapshot.get("summary") or {}).get("total_files_processed")
+        if mode == "missing" and files == 0:  # e.g. a volume the service never wrote to: nothing to bring back
+            self.action = "empty snapshot"
+            return
         self.action = "restored" if mode == "missing" else "replaced"
         self.planned_diff = self._diff()
 

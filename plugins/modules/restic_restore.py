@@ -17,7 +17,8 @@ description:
     C(selfhost.pi.backup) role's backup script writes them.
   - With O(mode=missing) (what C(site.yml) uses) a service is restored only when none of its declared paths and
     databases holds data on the host (a path is data when it is a file, or a directory with at least one entry), and
-    the repository has a snapshot of it. A host that already has data is never overwritten. Run it before the
+    the repository has a snapshot of it that holds at least one file. A host that already has data is never
+    overwritten. Run it before the
     services' units first start, so a rebuilt host starts with its data.
   - With O(mode=replace) (the C(restore.yml) playbook) the data is replaced on request. The service's unit
     C(NAME.service) is stopped in its user's manager when it runs, each current path is renamed to
@@ -143,7 +144,8 @@ services:
       type: str
     action:
       description:
-        - C(kept) (data present, mode missing), C(no snapshot), C(restored), C(replaced), or C(failed).
+        - C(kept) (data present, mode missing), C(no snapshot), C(empty snapshot) (the latest snapshot holds no
+          file, only empty directories; mode missing), C(restored), C(replaced), or C(failed).
       type: str
     changed:
       description: Whether this service's data changed.

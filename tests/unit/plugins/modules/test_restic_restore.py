@@ -61,9 +61,10 @@ class FakeHost:
 
     def add(self, service, snap_id, tree, time="2026-11-22T03:12:09+00:00", hostname="pi"):
         """A snapshot of ``service``: ``tree`` maps absolute paths to file content (str) or {name: content}."""
+        files = sum(len(content) if isinstance(content, dict) else 1 for content in tree.values())
         self.snaps.setdefault(service, []).append(dict(id=snap_id * 8, short_id=snap_id, time=time,
                                                        hostname=hostname, tags=["service:" + service],
-                                                       tree=tree))
+                                                       summary={"total_files_processed": files}, tree=tree))
 
     # -- restic -------------------------------------------------------------------
     def snapshots(self, args):
@@ -458,3 +459,13 @@ def test_a_failed_replace_starts_the_unit_again(monkeypatch, host):
     failed, result = run_module(monkeypatch, restic_restore, args(host, svc(paths=[data, site]), mode="replace"))
     assert failed and result["services"][0]["action"] == "failed"
     assert [c[3] for c in host.systemctl_calls()] == ["is-active", "stop", "start"]
+
+
+def test_a_snapshot_of_empty_directories_is_not_restored_again_and_again(monkeypatch, host):
+    data = host.path("greeter", "data")
+    os.makedirs(data)  # the service's empty volume, as its first start left it
+    host.add("greeter", "aaaa", {data: {}})
+    failed, result = run_module(monkeypatch, restic_restore, args(host, svc(name="greeter", paths=[data])))
+    assert not failed and not result["changed"]
+    assert result["services"][0]["action"] == "empty snapshot"
+    assert host.restores() == []
