@@ -29,9 +29,11 @@ $(VENV)/.installed: requirements.txt
 collection:
 	@mkdir -p $(dir $(COLLECTION_LINK)) && ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-## The example service's image (no registry reachable: built from busybox).
+## The example services' images (no registry reachable: built from busybox,
+## and from the test host's Python for the stateful notes app).
 images: deps
 	@tests/images/build.sh localhost/selfhost-hello:1 inventory/files/hello .build/images
+	@tests/images/build-python.sh localhost/notes:1 tests/images/notes .build/images
 
 demo: deps collection images
 	@podman container exists $(DEMO_HOST) && [ "$$(podman inspect -f '{{.State.Running}}' $(DEMO_HOST))" = true ] \
