@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
-.PHONY: demo demo-clean test lint sanity unit molecule bench deps images collection clean
+.PHONY: demo demo-clean test lint sanity unit molecule bench bench-backup deps images collection clean
 
 ## Controller set-up: Debian packages, then a venv with the pinned Python tools.
 deps: $(VENV)/.installed
@@ -71,6 +71,10 @@ molecule: deps collection images
 
 bench: deps collection
 	tests/bench/run.sh
+
+## Backup time and repository size for a generated data set (1 GiB by default).
+bench-backup: deps collection
+	tests/bench/backup.sh
 
 clean:
 	rm -rf .build .cache
