@@ -82,8 +82,8 @@ def _resolve(home, value, field):
     return path
 
 
-def _inside(path, other):
-    return path == other or path.startswith(other.rstrip("/") + "/")
+def _inside(inner, outer):
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
 
 
 def normalize(spec, field="data"):
@@ -107,11 +107,12 @@ def normalize(spec, field="data"):
         for other, other_where in unique:
             if path == other:
                 break
-            if _inside(path, other) or _inside(other, path):
-                inner, outer = ((path, where), (other, other_where)) if _inside(path, other) else \
-                    ((other, other_where), (path, where))
+            if _inside(path, other):
                 raise ValueError("%s: %s is inside %s (%s); declare only the outer one"
-                                 % (inner[1], inner[0], outer[1], outer[0]))
+                                 % (where, path, other_where, other))
+            if _inside(other, path):
+                raise ValueError("%s: %s is inside %s (%s); declare only the outer one"
+                                 % (other_where, other, where, path))
         else:
             unique.append((path, where))
     sqlite = []

@@ -95,9 +95,11 @@ options:
     default: /var/lib/selfhost-pi/restore
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The repository is read (restic snapshots); nothing on the host changes.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in diff_mode).
     support: full
     details: For each restored service, its paths before (present or missing) and the snapshot they come from.
 notes:
@@ -112,6 +114,7 @@ seealso:
     description: Restoring from a snapshot, restic's manual.
     link: https://restic.readthedocs.io/en/stable/050_restore.html
   - name: SQLite online backup API
+    description: How the backup copies a live database, which this module puts back.
     link: https://www.sqlite.org/backup.html
 """
 
