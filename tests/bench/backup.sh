@@ -56,7 +56,7 @@ ansible-playbook -i "$inv/hosts.yml" playbooks/site.yml >"$out/converge.log" 2>&
   || { tail -n 30 "$out/converge.log" >&2; exit 1; }
 
 echo "generating $mib MiB in $files files" >&2
-podman exec "$host" python3 - "$mib" "$files" <<'PY'
+podman exec -i "$host" python3 - "$mib" "$files" <<'PY'
 import os, random, sys
 mib, files = int(sys.argv[1]), int(sys.argv[2])
 size = mib * 1024 * 1024 // files
@@ -93,7 +93,7 @@ data=$(podman exec "$host" du -sm /home/library/library | cut -f1)
 echo
 echo "data set: $data MiB in $files files (half random, half text); restic $(podman exec "$host" restic version | cut -d' ' -f2)"
 run_backup first
-podman exec "$host" python3 - "$files" <<'PY'
+podman exec -i "$host" python3 - "$files" <<'PY'
 import os, sys, glob
 paths = sorted(glob.glob("/home/library/library/*/file-*"))
 for p in paths[:: 50]:                       # 2 % of the files: a few bytes change
