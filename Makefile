@@ -37,12 +37,13 @@ images: deps
 
 demo: deps collection images
 	@podman container exists $(DEMO_HOST) && [ "$$(podman inspect -f '{{.State.Running}}' $(DEMO_HOST))" = true ] \
-	  || tests/host/start.sh $(DEMO_HOST) >/dev/null
+	  || tests/host/start.sh $(DEMO_HOST) -v $(DEMO_HOST)-disk:/mnt/backup >/dev/null
 	$(BIN)/ansible-playbook playbooks/site.yml
 	@tests/host/where.sh $(DEMO_HOST)
 
 demo-clean:
 	tests/host/stop.sh $(DEMO_HOST)
+	podman volume rm -f $(DEMO_HOST)-disk
 
 test: deps collection images lint sanity unit molecule
 
