@@ -227,6 +227,8 @@ def test_a_host_with_data_is_never_overwritten(node):
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap_changed(result.stdout) == 0, result.stdout[-3000:]
     assert notes_rows(node)[-1][1] == "after the rebuild"
+    check = run_playbook(check=True)  # --check --diff: the repository is read, nothing would change
+    assert check.returncode == 0 and recap_changed(check.stdout) == 0, check.stdout[-3000:]
 
 
 def test_restore_playbook_replaces_data_on_request(node, record):
