@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.selfhost.pi.plugins.module_utils import update_window
+
 # Option spec of one service (the same keys as the service role's service_specs).
 SPEC_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -38,6 +40,10 @@ SPEC_OPTIONS = dict(
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
     service_options=dict(type="dict", default={}),
+    # Image updates (issue 4): see update_section() and module_utils/update_window.py.
+    auto_update=dict(type="str", choices=["registry", "local"]),
+    update_window=dict(type="dict"),
+    update_webhook_secret=dict(type="str", no_log=True),
 )
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
@@ -98,6 +104,7 @@ def conflicts(specs, reserved=None, var="service_specs"):
     for index, spec in enumerate(specs or []):
         where = "%s[%d]" % (var, index)
         label = "%s (%s)" % (where, spec.get("name", "?"))
+        errors.extend(update_errors(spec, where + "."))
         for key in ("name", "uid", "domain"):
             value = spec.get(key)
             if value in (None, ""):
@@ -143,8 +150,38 @@ def container_section(spec, archive_digest=None, env_file=None):
                        HealthRetries=health["retries"], HealthStartPeriod=health["start_period"])
     if archive_digest:
         section["Label"] = {ARCHIVE_LABEL: archive_digest}
+    section.update(update_section(spec))
     section.update(spec.get("container_options") or {})
     return section
+
+
+def update_section(spec):
+    """Quadlet keys of ``auto_update``: ``AutoUpdate=``, and with ``health`` ``Notify=healthy`` and
+    ``HealthOnFailure=kill``, so a restart only succeeds once the new image is healthy and
+    ``podman auto-update`` rolls a failing one back (podman-auto-update(1)). Raises ValueError."""
+    errors = update_errors(spec)
+    if errors:
+        raise ValueError("; ".join(errors))
+    if not spec.get("auto_update"):
+        return {}
+    section = {"AutoUpdate": spec["auto_update"]}
+    if spec.get("health"):
+        section.update(Notify="healthy", HealthOnFailure="kill")
+    return section
+
+
+def update_errors(spec, where=""):
+    """Messages naming the field for ``auto_update``, ``update_window`` and ``update_webhook_secret``."""
+    errors = update_window.validate(spec.get("update_window"), where + "update_window")
+    policy = spec.get("auto_update")
+    if policy not in (None, "registry", "local"):
+        errors.append("%sauto_update: %r is not registry or local" % (where, policy))
+    if not policy and (spec.get("update_window") or spec.get("update_webhook_secret")):
+        errors.append("%supdate_window, update_webhook_secret: need auto_update" % where)
+    if policy == "registry" and not re.match(r"^[^/]*[.:][^/]*/|^localhost/", str(spec.get("image", ""))):
+        errors.append("%simage: AutoUpdate=registry needs a fully qualified reference (registry/name:tag), got %r"
+                      % (where, spec.get("image")))
+    return errors
 
 
 def upstream(spec):
