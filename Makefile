@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
-.PHONY: demo demo-clean test lint sanity unit molecule bench deps images collection clean
+.PHONY: demo demo-clean test lint sanity unit molecule bench bench-updates deps images collection clean
 
 ## Controller set-up: Debian packages, then a venv with the pinned Python tools.
 deps: $(VENV)/.installed
@@ -69,6 +69,10 @@ molecule: deps collection images
 
 bench: deps collection
 	tests/bench/run.sh
+
+## Push-to-deploy figures: signed request -> new version answering, failed requests during an update.
+bench-updates: deps collection
+	tests/bench/update-hook.sh
 
 clean:
 	rm -rf .build .cache

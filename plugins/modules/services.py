@@ -138,7 +138,7 @@ options:
       update_window:
         description:
           - Maintenance window of the updates, host local time. C(allow) and/or C(deny), lists of
-            C([DAYS ]HH:MM-HH:MM) entries, for example C({deny: ["06:00-07:30"]}) or C({allow: ["Sun 03:00-05:00"]});
+            C([DAYS ]HH:MM-HH:MM) entries, for example C(deny) V(06:00-07:30) or C(allow) V(Sun 03:00-05:00);
             DAYS are C(Mon)..C(Sun), comma lists or ranges (C(Mon-Fri)); C(24:00) ends the day; an end before the
             start runs past midnight. An update runs inside an C(allow) entry (any time when there is none) and
             outside every C(deny) entry. Needs O(services[].auto_update); a malformed entry fails naming
