@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
-.PHONY: demo demo-clean test lint sanity unit molecule bench bench-updates deps images collection clean
+.PHONY: demo demo-clean test lint sanity unit molecule bench deps images collection clean
 
 ## Controller set-up: Debian packages, then a venv with the pinned Python tools.
 deps: $(VENV)/.installed
@@ -64,15 +64,16 @@ sanity: deps
 unit: deps collection
 	$(BIN)/python -m pytest -q tests/unit tests/integration
 
+## Push-to-deploy figures: signed request -> new version answering, failed requests during an update.
+.PHONY: bench-updates
+bench-updates: deps collection
+	tests/bench/update-hook.sh
+
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
 
 bench: deps collection
 	tests/bench/run.sh
-
-## Push-to-deploy figures: signed request -> new version answering, failed requests during an update.
-bench-updates: deps collection
-	tests/bench/update-hook.sh
 
 clean:
 	rm -rf .build .cache

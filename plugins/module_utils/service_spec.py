@@ -16,8 +16,6 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.selfhost.pi.plugins.module_utils import update_window
-
 # Option spec of one service (the same keys as the service role's service_specs).
 SPEC_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -40,16 +38,21 @@ SPEC_OPTIONS = dict(
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
     service_options=dict(type="dict", default={}),
-    # Image updates (issue 4): see update_section() and module_utils/update_window.py.
-    auto_update=dict(type="str", choices=["registry", "local"]),
-    update_window=dict(type="dict"),
-    update_webhook_secret=dict(type="str", no_log=True),
 )
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PORT_RE = re.compile(r"^\d{1,5}(-\d{1,5})?$")
 WILDCARD = ("0.0.0.0", "::", "")
+
+# Image updates (issue 4): see update_section() below and module_utils/update_window.py.
+from ansible_collections.selfhost.pi.plugins.module_utils import update_window  # noqa: E402 pylint: disable=wrong-import-position
+
+SPEC_OPTIONS.update(
+    auto_update=dict(type="str", choices=["registry", "local"]),
+    update_window=dict(type="dict"),
+    update_webhook_secret=dict(type="str", no_log=True),
+)
 
 
 def host_port(publish):
@@ -155,6 +158,34 @@ def container_section(spec, archive_digest=None, env_file=None):
     return section
 
 
+def upstream(spec):
+    """The URL nginx proxies to: ``upstream``, else loopback and the first published host port."""
+    if spec.get("upstream"):
+        return spec["upstream"]
+    for publish in spec.get("publish_ports") or []:
+        parsed = host_port(publish)
+        if parsed and parsed[2] == "tcp":
+            ip = "127.0.0.1" if parsed[0] in WILDCARD else parsed[0]
+            if ":" in ip:
+                ip = "[%s]" % ip
+            return "http://%s:%s" % (ip, parsed[1])
+    raise ValueError("upstream: required with a domain when no publish_ports entry has a TCP host port")
+
+
+def secret_env_content(spec):
+    """Text of the service's 0600 environment file (podman-run(1) --env-file format)."""
+    lines = []
+    for key in sorted(spec.get("secret_environment") or {}):
+        value = spec["secret_environment"][key]
+        value = "" if value is None else str(value)
+        if not ENV_NAME_RE.match(str(key)):
+            raise ValueError("secret_environment: %r is not a valid variable name" % (key,))
+        if "\n" in value or "\r" in value:
+            raise ValueError("secret_environment.%s: the value contains a newline" % key)
+        lines.append("%s=%s\n" % (key, value))
+    return "".join(lines)
+
+
 def update_section(spec):
     """Quadlet keys of ``auto_update``: ``AutoUpdate=``, and with ``health`` ``Notify=healthy`` and
     ``HealthOnFailure=kill``, so a restart only succeeds once the new image is healthy and
@@ -182,31 +213,3 @@ def update_errors(spec, where=""):
         errors.append("%simage: AutoUpdate=registry needs a fully qualified reference (registry/name:tag), got %r"
                       % (where, spec.get("image")))
     return errors
-
-
-def upstream(spec):
-    """The URL nginx proxies to: ``upstream``, else loopback and the first published host port."""
-    if spec.get("upstream"):
-        return spec["upstream"]
-    for publish in spec.get("publish_ports") or []:
-        parsed = host_port(publish)
-        if parsed and parsed[2] == "tcp":
-            ip = "127.0.0.1" if parsed[0] in WILDCARD else parsed[0]
-            if ":" in ip:
-                ip = "[%s]" % ip
-            return "http://%s:%s" % (ip, parsed[1])
-    raise ValueError("upstream: required with a domain when no publish_ports entry has a TCP host port")
-
-
-def secret_env_content(spec):
-    """Text of the service's 0600 environment file (podman-run(1) --env-file format)."""
-    lines = []
-    for key in sorted(spec.get("secret_environment") or {}):
-        value = spec["secret_environment"][key]
-        value = "" if value is None else str(value)
-        if not ENV_NAME_RE.match(str(key)):
-            raise ValueError("secret_environment: %r is not a valid variable name" % (key,))
-        if "\n" in value or "\r" in value:
-            raise ValueError("secret_environment.%s: the value contains a newline" % key)
-        lines.append("%s=%s\n" % (key, value))
-    return "".join(lines)

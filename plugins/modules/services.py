@@ -108,22 +108,6 @@ options:
             description: Grace period after the start. Quadlet C(HealthStartPeriod=).
             type: str
             default: 0s
-      domain:
-        description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
-        type: str
-      upstream:
-        description:
-          - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
-            the first TCP entry of O(services[].publish_ports).
-        type: str
-      container_options:
-        description: More C([Container]) keys by their Quadlet names; lists repeat the key, dicts give C(KEY=k=v).
-        type: dict
-        default: {}
-      service_options:
-        description: More C([Service]) keys (systemd.service(5)), merged over O(default_service_options).
-        type: dict
-        default: {}
       auto_update:
         description:
           - Let C(podman auto-update) replace the image. Maps to Quadlet C(AutoUpdate=) (podman-systemd.unit(5),
@@ -149,6 +133,22 @@ options:
           - HMAC-SHA256 secret of the service's update hook (C(selfhost.pi.webhook) role, hook id C(update-NAME)).
             Not used by this module beyond validation; keep it in Ansible Vault. Needs O(services[].auto_update).
         type: str
+      domain:
+        description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
+        type: str
+      upstream:
+        description:
+          - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
+            the first TCP entry of O(services[].publish_ports).
+        type: str
+      container_options:
+        description: More C([Container]) keys by their Quadlet names; lists repeat the key, dicts give C(KEY=k=v).
+        type: dict
+        default: {}
+      service_options:
+        description: More C([Service]) keys (systemd.service(5)), merged over O(default_service_options).
+        type: dict
+        default: {}
   default_service_options:
     description: C([Service]) keys every service gets. C(TimeoutStartSec) is in seconds and covers a first image pull.
     type: dict
