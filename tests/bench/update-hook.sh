@@ -10,7 +10,7 @@
 #     pulled beforehand, so podman auto-update only compares manifests), and
 #     how many requests failed while probing every 20 ms during each update;
 #   - blog hook path: seconds from the signed push request to the new commit served.
-# Prints figures only; it asserts nothing. BENCH_ROUNDS (default 3).
+# Prints figures only; it asserts nothing. BENCH_ROUNDS (default 3); BENCH_KEEP=1 leaves the host running.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -32,7 +32,7 @@ blog_secret=$(secret "d['blog_webhook_secret']")
 
 echo "starting a fresh test host ($host)" >&2
 tests/host/start.sh "$host" >/dev/null
-trap 'tests/host/stop.sh "$host"' EXIT
+[ -n "${BENCH_KEEP:-}" ] || trap 'tests/host/stop.sh "$host"' EXIT   # BENCH_KEEP=1 keeps the host
 export MOLECULE_PROJECT_DIRECTORY=$root
 echo "preparing and converging (a few minutes)" >&2
 ansible-playbook -i "$out/hosts.yml" molecule/updates/prepare.yml >"$out/prepare.log" 2>&1 \
