@@ -67,6 +67,11 @@ sanity: deps
 unit: deps collection
 	$(BIN)/python -m pytest -q tests/unit tests/integration
 
+## Push-to-deploy figures: signed request -> new version answering, failed requests during an update.
+.PHONY: bench-updates
+bench-updates: deps collection
+	tests/bench/update-hook.sh
+
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
 

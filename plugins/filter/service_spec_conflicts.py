@@ -24,6 +24,7 @@ description:
   - Takes the list given to the C(selfhost.pi.service) role (C(service_specs)) and returns one
     message per clash, that is a duplicate C(name), C(uid), published host port (Quadlet C(PublishPort=)
     host side, per host IP) or C(domain).
+  - Also one message per malformed C(auto_update), C(update_window) or C(update_webhook_secret) entry.
   - Each message names the field, for example C(service_specs[2].uid).
   - An empty list means no clash.
 options:

@@ -49,6 +49,15 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PORT_RE = re.compile(r"^\d{1,5}(-\d{1,5})?$")
 WILDCARD = ("0.0.0.0", "::", "")
 
+# Image updates (issue 4): see update_section() below and module_utils/update_window.py.
+from ansible_collections.selfhost.pi.plugins.module_utils import update_window  # noqa: E402 pylint: disable=wrong-import-position
+
+SPEC_OPTIONS.update(
+    auto_update=dict(type="str", choices=["registry", "local"]),
+    update_window=dict(type="dict"),
+    update_webhook_secret=dict(type="str", no_log=True),
+)
+
 
 def host_port(publish):
     """Return (host_ip, host_port, proto) of a PublishPort= value, or None when podman picks the port.
@@ -102,6 +111,7 @@ def conflicts(specs, reserved=None, var="service_specs"):
     for index, spec in enumerate(specs or []):
         where = "%s[%d]" % (var, index)
         label = "%s (%s)" % (where, spec.get("name", "?"))
+        errors.extend(update_errors(spec, where + "."))
         for key in ("name", "uid", "domain"):
             value = spec.get(key)
             if value in (None, ""):
@@ -147,6 +157,7 @@ def container_section(spec, archive_digest=None, env_file=None):
                        HealthRetries=health["retries"], HealthStartPeriod=health["start_period"])
     if archive_digest:
         section["Label"] = {ARCHIVE_LABEL: archive_digest}
+    section.update(update_section(spec))
     section.update(spec.get("container_options") or {})
     return section
 
@@ -191,3 +202,32 @@ def secret_env_content(spec):
             raise ValueError("secret_environment.%s: the value contains a newline" % key)
         lines.append("%s=%s\n" % (key, value))
     return "".join(lines)
+
+
+def update_section(spec):
+    """Quadlet keys of ``auto_update``: ``AutoUpdate=``, and with ``health`` ``Notify=healthy`` and
+    ``HealthOnFailure=kill``, so a restart only succeeds once the new image is healthy and
+    ``podman auto-update`` rolls a failing one back (podman-auto-update(1)). Raises ValueError."""
+    errors = update_errors(spec)
+    if errors:
+        raise ValueError("; ".join(errors))
+    if not spec.get("auto_update"):
+        return {}
+    section = {"AutoUpdate": spec["auto_update"]}
+    if spec.get("health"):
+        section.update(Notify="healthy", HealthOnFailure="kill")
+    return section
+
+
+def update_errors(spec, where=""):
+    """Messages naming the field for ``auto_update``, ``update_window`` and ``update_webhook_secret``."""
+    errors = update_window.validate(spec.get("update_window"), where + "update_window")
+    policy = spec.get("auto_update")
+    if policy not in (None, "registry", "local"):
+        errors.append("%sauto_update: %r is not registry or local" % (where, policy))
+    if not policy and (spec.get("update_window") or spec.get("update_webhook_secret")):
+        errors.append("%supdate_window, update_webhook_secret: need auto_update" % where)
+    if policy == "registry" and not re.match(r"^[^/]*[.:][^/]*/|^localhost/", str(spec.get("image", ""))):
+        errors.append("%simage: AutoUpdate=registry needs a fully qualified reference (registry/name:tag), got %r"
+                      % (where, spec.get("image")))
+    return errors

@@ -112,6 +112,31 @@ options:
             description: Grace period after the start. Quadlet C(HealthStartPeriod=).
             type: str
             default: 0s
+      auto_update:
+        description:
+          - Let C(podman auto-update) replace the image. Maps to Quadlet C(AutoUpdate=) (podman-systemd.unit(5),
+            podman-auto-update(1)) - V(registry) pulls the reference again (it must be fully qualified), V(local)
+            uses a newer local image of that name.
+          - With O(services[].health) the unit also gets C(Notify=healthy) and C(HealthOnFailure=kill), so a restart
+            only succeeds once the new container is healthy and C(podman auto-update) rolls a failing image back
+            (its C(--rollback), on by default). Runs go through the C(selfhost.pi.service) role's update runner,
+            which honours O(services[].update_window); this module only writes the Quadlet keys.
+        type: str
+        choices: [registry, local]
+      update_window:
+        description:
+          - Maintenance window of the updates, host local time. C(allow) and/or C(deny), lists of
+            C([DAYS ]HH:MM-HH:MM) entries, for example C(deny) V(06:00-07:30) or C(allow) V(Sun 03:00-05:00);
+            DAYS are C(Mon)..C(Sun), comma lists or ranges (C(Mon-Fri)); C(24:00) ends the day; an end before the
+            start runs past midnight. An update runs inside an C(allow) entry (any time when there is none) and
+            outside every C(deny) entry. Needs O(services[].auto_update); a malformed entry fails naming
+            C(update_window.allow[i]).
+        type: dict
+      update_webhook_secret:
+        description:
+          - HMAC-SHA256 secret of the service's update hook (C(selfhost.pi.webhook) role, hook id C(update-NAME)).
+            Not used by this module beyond validation; keep it in Ansible Vault. Needs O(services[].auto_update).
+        type: str
       domain:
         description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
         type: str
