@@ -47,3 +47,11 @@ def run_playbook(extra_vars=None, playbook="playbooks/site.yml", check=False, ar
         cmd += ["--check", "--diff"]
     cmd += list(args)
     return subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def declared(scenario):
+    """The scenario's own group_vars (what its inventory declares)."""
+    import yaml
+
+    with open(os.path.join(PROJECT, "molecule", scenario, "inventory", "group_vars", "selfhost", "main.yml")) as handle:
+        return yaml.safe_load(handle)

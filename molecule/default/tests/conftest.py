@@ -2,26 +2,19 @@
 
 The test host is reached with testinfra's own podman backend (`podman exec`),
 which is much faster than routing each command through Ansible. Playbook runs
-for the failure cases use molecule's inventory, exactly as `converge` does.
+use molecule's inventory, exactly as `converge` does (molecule/shared/harness.py).
 """
 import os
 import sys
 
 import pytest
 import testinfra
-import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-from harness import PROJECT, fetch  # noqa: E402,F401  (the tests import them from here)
 import harness  # noqa: E402
+from harness import PROJECT, fetch  # noqa: E402,F401  (the tests import them from here)
 
-SCENARIO = os.path.join(PROJECT, "molecule", "default")
 HOST = "selfhost-molecule"
-
-
-def declared():
-    with open(os.path.join(SCENARIO, "inventory", "group_vars", "selfhost", "main.yml")) as handle:
-        return yaml.safe_load(handle)
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +24,10 @@ def node():
 
 @pytest.fixture(scope="session")
 def spec():
-    return declared()
+    return harness.declared("default")
 
 
 @pytest.fixture(scope="session")
 def run_playbook():
-    """Run playbooks/site.yml against the scenario's host with extra vars; return the CompletedProcess."""
-
-    def run(extra_vars=None, playbook="playbooks/site.yml", check=False):
-        return harness.run_playbook(extra_vars, playbook, check)
-
-    return run
+    """Run a playbook (site.yml by default) against the scenario's host; return the CompletedProcess."""
+    return harness.run_playbook
