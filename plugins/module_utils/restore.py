@@ -34,6 +34,8 @@ TAG_PREFIX = "service:"
 # restic's exit codes (restic >= 0.17, "Scripting" in its manual).
 RC_NO_REPOSITORY = 10
 RC_WRONG_PASSWORD = 12
+# Actions after which the service's data differs from before (a failed restore may have moved some paths).
+CHANGED_ACTIONS = ("restored", "replaced", "failed")
 
 
 class RestoreError(Exception):
@@ -142,7 +144,7 @@ class ServiceRestore(object):
         self.planned_diff = self._diff()
 
     @property
-    def changed(self):
+    def to_apply(self):
         return self.action in ("restored", "replaced")
 
     def apply(self, workdir):
@@ -224,7 +226,7 @@ class ServiceRestore(object):
             st = os.lstat(path)
             owners[path] = "%d:%d" % (st.st_uid, st.st_gid)
         snap = self.snapshot or {}
-        return dict(name=self.name, action=self.action, changed=self.action in ("restored", "replaced", "failed"),
+        return dict(name=self.name, action=self.action, changed=self.action in CHANGED_ACTIONS,
                     snapshot=snap.get("id"), snapshot_time=snap.get("time"),
                     restored=self.restored, set_aside=self.set_aside, owners=owners,
                     missing_in_snapshot=self.missing_in_snapshot)
@@ -270,22 +272,21 @@ def converge(module, params):
         except RestoreError as exc:
             module.fail_json(msg="nothing was changed: %s: %s" % (svc.name, exc))
     failures = []
-    if not module.check_mode and any(svc.changed for svc in services):
+    if not module.check_mode and any(svc.to_apply for svc in services):
         workdir = params["work_dir"]
         if not os.path.isdir(workdir):
             os.makedirs(workdir, 0o700)
         os.chmod(workdir, 0o700)
         for svc in services:
-            if not svc.changed:
+            if not svc.to_apply:
                 continue
             try:
                 svc.apply(workdir)
             except (RestoreError, OSError) as exc:
                 failures.append("%s: %s" % (svc.name, exc))
                 svc.action = "failed"
-    # A failed restore may have moved some paths already: report it as a change.
-    result = dict(changed=any(svc.action in ("restored", "replaced", "failed") for svc in services),
-                  services=[svc.result() for svc in services])
+    results = [svc.result() for svc in services]
+    result = dict(changed=any(entry["changed"] for entry in results), services=results)
     if module._diff:
         result["diff"] = [svc.planned_diff for svc in services if svc.planned_diff]
     return result, failures
