@@ -55,3 +55,37 @@ def declared(scenario):
 
     with open(os.path.join(PROJECT, "molecule", scenario, "inventory", "group_vars", "selfhost", "main.yml")) as handle:
         return yaml.safe_load(handle)
+
+
+def node_fixture(host):
+    """A session fixture: the test host through testinfra's podman backend (`podman exec` by name)."""
+    import pytest
+    import testinfra
+
+    @pytest.fixture(scope="session", name="node")
+    def node():
+        return testinfra.get_host("podman://" + host)
+
+    return node
+
+
+def spec_fixture(scenario):
+    """A session fixture: the scenario's declared group_vars."""
+    import pytest
+
+    @pytest.fixture(scope="session", name="spec")
+    def spec():
+        return declared(scenario)
+
+    return spec
+
+
+def run_playbook_fixture():
+    """A session fixture: run_playbook, for tests that take it as an argument."""
+    import pytest
+
+    @pytest.fixture(scope="session", name="run_playbook")
+    def fixture():
+        return run_playbook
+
+    return fixture

@@ -3,19 +3,16 @@ import os
 import sys
 
 import pytest
-import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+import harness  # noqa: E402
 from harness import PROJECT, fetch, run_playbook  # noqa: E402,F401  (the tests import them from here)
 
 HOST = "selfhost-dr"
 DISK = "selfhost-dr-disk"
 
-
-@pytest.fixture(scope="session")
-def node():
-    # podman exec by name: still right after the host is replaced by a fresh one.
-    return testinfra.get_host("podman://" + HOST)
+# podman exec by name: still right after the host is replaced by a fresh one.
+node = harness.node_fixture(HOST)
 
 
 @pytest.fixture(scope="session")
