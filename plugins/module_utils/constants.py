@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One home for the collection's paths, defaults and exit codes.
+
+Modules and module_utils import them from here. The host programs
+(``selfhost-backup``, ``selfhost-update``, ``selfhost-blog-build``) get the
+ones they need from their JSON config, written by the roles from these same
+values, so nothing is hard-coded twice.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# -- the collection's own places on the host ----------------------------------
+ETC_DIR = "/etc/selfhost-pi"
+STATE_DIR = "/var/lib/selfhost-pi"
+REQUEST_DIR = STATE_DIR + "/requests"          # webhook spool: one directory per hook ID
+UPDATES_CONFIG_DIR = ETC_DIR + "/updates"
+UPDATES_STATE_DIR = STATE_DIR + "/updates"
+BACKUP_STAGING_DIR = STATE_DIR + "/backup/sqlite"
+RESTORE_WORK_DIR = STATE_DIR + "/restore"
+RESTIC_DIR = ETC_DIR + "/restic"                # 0700 root: password and repository settings
+LIBEXEC_DIR = "/usr/local/libexec/selfhost-pi"
+PYTHON_LIB_DIR = "/usr/local/lib/selfhost-pi/python"
+
+# -- services -----------------------------------------------------------------
+MIN_SERVICE_UID = 1000          # below: system accounts (Debian policy 9.2.2), never a service's
+MAX_SERVICE_UID = 65533
+USER_BUS_PATH = "/run/user/%d/bus"             # a user manager is reachable once this exists
+VOLUMES_SUBDIR = ".local/share/containers/storage/volumes"
+NGINX_LISTEN = ("80", "[::]:80")                # default listen values of a site
+
+# Never the data or the home of one service: restoring, setting aside or
+# removing them would break the host.
+PROTECTED_PATHS = frozenset(
+    "/ /bin /boot /dev /etc /home /lib /lib64 /media /mnt /nonexistent /opt /proc /root /run /sbin /srv /sys "
+    "/tmp /usr /var /var/lib /var/log /var/tmp".split())
+
+# -- SQLite and restic ---------------------------------------------------------
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+RESTIC_RC_NO_REPOSITORY = 10    # restic 0.17+: the repository does not exist
+RESTIC_RC_WRONG_PASSWORD = 12   # restic 0.17+: the password does not open it
+RC_TIMEOUT = 124                # timeout(1): the command did not end in time

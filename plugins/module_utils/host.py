@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The small host interface module_utils work through.
+
+A step needs four things from where it runs: run a command, run a command as
+a service user, know whether this is check mode, and warn. ``ModuleHost``
+gives them from an ``AnsibleModule``; ``ProcessHost`` from a plain Python
+process (the host programs ``selfhost-backup``, ``selfhost-update`` and
+``selfhost-blog-build``); unit tests pass a fake of the same shape.
+
+Failures raise :class:`~errors.CommandError`; nothing here calls ``fail_json``.
+``host.checked()`` is the same host in check mode: the ``services`` module's
+plan pass uses it instead of a stand-in module.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import subprocess
+
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
+
+RUNUSER = "runuser"
+BASE_ENV = {"LC_ALL": "C", "SYSTEMD_PAGER": ""}
+
+
+def user_runtime_dir(uid):
+    """A user's ``XDG_RUNTIME_DIR`` (systemd-logind's ``/run/user/UID``)."""
+    return "/run/user/%d" % uid
+
+
+def as_user_argv(user, argv, env=None, runuser=RUNUSER):
+    """``runuser -u USER -- env K=V ... ARGV``: root runs ARGV as USER, never through a shell."""
+    prefix = [runuser, "-u", user, "--"]
+    if env:
+        prefix += ["env"] + ["%s=%s" % (k, v) for k, v in sorted(env.items())]
+    return prefix + list(argv)
+
+
+def _tail(text, lines=5):
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+class Host(object):
+    """What every host gives: run, run_as, check_mode, warn, which."""
+
+    check_mode = False
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        raise NotImplementedError
+
+    def run(self, argv, data=None, cwd=None, env=None, check=True, what=None):
+        """Run ``argv`` (a list, never a shell string); return (rc, stdout, stderr).
+
+        ``data`` goes to standard input (secrets travel this way, never in argv
+        or the environment). With ``check`` a non-zero rc raises CommandError
+        naming ``what`` (default: the command).
+        """
+        environ = dict(BASE_ENV)
+        environ.update(env or {})
+        rc, out, err = self._run(list(argv), data=data, cwd=cwd, env=environ)
+        if check and rc != 0:
+            raise CommandError("%s failed (rc=%d): %s" % (what or " ".join(argv), rc, _tail(err or out)),
+                               cmd=list(argv), rc=rc, stdout=out, stderr=err)
+        return rc, out, err
+
+    def run_as(self, user, argv, data=None, cwd=None, env=None, check=True, what=None):
+        """Run ``argv`` as ``user`` (root uses runuser; anyone else runs it as itself)."""
+        if os.geteuid() == 0:
+            argv = as_user_argv(user, argv, env, self.which(RUNUSER, required=True))
+            env = None
+        return self.run(argv, data=data, cwd=cwd, env=env, check=check, what=what)
+
+    def which(self, name, required=False):
+        path = shutil.which(name) or next(
+            (os.path.join(d, name) for d in ("/usr/sbin", "/sbin", "/usr/local/sbin")
+             if os.access(os.path.join(d, name), os.X_OK)), None)
+        if path is None and required:
+            raise HostStateError("%s: command not found on the host" % name)
+        return path
+
+    def warn(self, msg):
+        raise NotImplementedError
+
+    def checked(self):
+        """This host with check mode on: commands that only read still run."""
+        return _Checked(self)
+
+
+class _Checked(Host):
+    check_mode = True
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        return self.inner._run(argv, data=data, cwd=cwd, env=env)
+
+    def which(self, name, required=False):
+        return self.inner.which(name, required=required)
+
+    def warn(self, msg):
+        self.inner.warn(msg)
+
+
+class ModuleHost(Host):
+    """The host an AnsibleModule runs on."""
+
+    def __init__(self, module):
+        self.module = module
+        self.check_mode = module.check_mode
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        return self.module.run_command(argv, data=data, binary_data=data is not None, cwd=cwd,
+                                       environ_update=env)
+
+    def which(self, name, required=False):
+        path = self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+        if path is None and required:
+            raise HostStateError("%s: command not found on the host" % name)
+        return path
+
+    def warn(self, msg):
+        self.module.warn(msg)
+
+
+class ProcessHost(Host):
+    """A host program's own process (never check mode); warnings go to the journal via stdout."""
+
+    def __init__(self, log=print):
+        self.log = log
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        environ = dict(os.environ)
+        environ.update(env or {})
+        proc = subprocess.run(argv, input=data, cwd=cwd, env=environ, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def warn(self, msg):
+        self.log("warning: %s" % msg)
