@@ -119,7 +119,7 @@ class ModuleHost(Host):
                                        environ_update=env)
 
     def which(self, name, required=False):
-        path = self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin", "/usr/local/sbin"])
+        path = self.module.get_bin_path(name)  # searches the sbin directories too
         if path is None and required:
             raise HostStateError("%s: command not found on the host" % name)
         return path

@@ -32,6 +32,7 @@ import tempfile
 from ansible.module_utils.six import string_types
 
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 UNIT_TYPES = ("container", "pod", "volume", "network", "kube", "image", "build")
@@ -367,7 +368,7 @@ def converge(module, p):
     uid, gid = (pw.pw_uid, pw.pw_gid) if pw else (0, 0)
     unit_dir = unit_directory(pw)
     path = os.path.join(unit_dir, fname)
-    systemctl = Systemctl(module, user)
+    systemctl = Systemctl(ModuleHost(module), user)
     if state in ("started", "stopped", "restarted"):
         systemctl.wait_for_manager(p["manager_timeout"])
     manager = systemctl.manager_ready()

@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_data
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 TAG_PREFIX = "service:"
@@ -196,7 +197,7 @@ class ServiceRestore(object):
             pwd.getpwnam(self.name)
         except KeyError:
             return None
-        manager = Systemctl(self.module, user=self.name)
+        manager = Systemctl(ModuleHost(self.module), user=self.name)
         return manager if manager.manager_ready() else None
 
     def _set_aside(self, path, stamp):

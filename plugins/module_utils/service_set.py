@@ -22,6 +22,7 @@ import os
 import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
@@ -159,7 +160,7 @@ class Service(object):
         if self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs:
             try:
                 self.user = ServiceUser(real, dict(self.user_spec)).converge()
-            except ServiceFailed:
+            except (ServiceFailed, SelfhostError):
                 self.user_ok = False
                 raise
             params = self.unit_params
@@ -251,7 +252,7 @@ def converge(module, params):
         for svc in services:
             try:
                 svc.plan()
-            except ServiceFailed as exc:
+            except (ServiceFailed, SelfhostError) as exc:
                 errors.append("%s (%s): %s" % (svc.field, svc.name, exc))
     if errors:
         module.fail_json(msg="nothing was changed: %s" % "; ".join(errors), errors=errors)
@@ -262,7 +263,7 @@ def converge(module, params):
         for svc in services:
             try:
                 svc.apply()
-            except ServiceFailed as exc:
+            except (ServiceFailed, SelfhostError) as exc:
                 svc.error = str(exc)
                 failures.append("%s (%s): %s" % (svc.field, svc.name, exc))
             except (OSError, IOError) as exc:  # e.g. a full SD card: say so, and go on with the others
@@ -272,7 +273,7 @@ def converge(module, params):
         if sites:
             try:
                 reloaded = nginx.apply_sites(Scoped(module, False), sites)["reloaded"]
-            except ServiceFailed as exc:
+            except (ServiceFailed, SelfhostError) as exc:
                 failures.append("nginx: %s" % exc)
     result = dict(
         changed=any(svc.changed for svc in services),

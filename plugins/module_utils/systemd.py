@@ -1,18 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.pi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A small systemctl/journalctl wrapper for the system or one user's manager.
+"""The one systemctl/journalctl helper, for the system manager or one user's manager.
 
-``Systemctl(module)`` talks to the system manager. ``Systemctl(module, user="web")``
+``Systemctl(host)`` talks to the system manager. ``Systemctl(host, user="web")``
 talks to that user's manager as root, with ``systemctl --user -M web@ ...``; that
 works once the user's manager runs (linger enabled) and its bus socket
 ``/run/user/UID/bus`` exists. ``journalctl --user -M`` does not work for that
 (it needs systemd-machined), so ``journal_tail`` reads the system journal with
 ``_SYSTEMD_USER_UNIT=``/``USER_UNIT=`` matches on the user's UID instead.
 
-Every command goes through ``module.run_command``; failures call
-``module.fail_json`` with the command, rc, stdout and stderr unless the caller
-passes ``check=False`` and handles the result itself.
+``host`` is a :mod:`host` object (``ModuleHost`` in a module, ``ProcessHost`` in
+a host program). Failures raise :class:`~errors.CommandError` (a command that
+failed) or :class:`~errors.HostStateError` (a user manager that never came);
+the caller passes ``check=False`` to handle a result itself.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,22 +24,25 @@ import os
 import pwd
 import time
 
-# A user's manager is reachable once its D-Bus socket exists (dbus-user-session).
-BUS_PATH = "/run/user/%d/bus"
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import USER_BUS_PATH
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
+
+# Module-level so that tests can point it at a temporary directory.
+BUS_PATH = USER_BUS_PATH
 
 
 class Systemctl(object):
     """systemctl for the system manager (user=None) or for USER's manager."""
 
-    def __init__(self, module, user=None):
-        self.module = module
+    def __init__(self, host, user=None, uid=None):
+        self.host = host
         self.user = user
-        self.uid = None
-        if user is not None:
+        self.uid = uid
+        if user is not None and uid is None:
             self.uid = pwd.getpwnam(user).pw_uid
-        self.systemctl = module.get_bin_path("systemctl", required=True)
+        self.systemctl = host.which("systemctl", required=True)
+        self.journalctl = host.which("journalctl")
         self.need_daemon_reload = False
-        self.journalctl = module.get_bin_path("journalctl")
         self.scope_args = ["--user", "-M", "%s@" % user] if user is not None else []
 
     @property
@@ -55,8 +59,8 @@ class Systemctl(object):
         """True when the manager can be reached right now (always for system)."""
         return self.uid is None or os.path.exists(self.bus_path)
 
-    def wait_for_manager(self, timeout):
-        """Wait up to ``timeout`` seconds for the user's manager; fail if it never comes.
+    def wait_for_manager(self, timeout, field="user"):
+        """Wait up to ``timeout`` seconds for the user's manager; raise if it never comes.
 
         A user's manager runs without a login session only when linger is
         enabled for that user; the error says so.
@@ -64,11 +68,11 @@ class Systemctl(object):
         deadline = time.time() + max(timeout, 0)
         while not self.manager_ready():
             if time.time() >= deadline:
-                self.module.fail_json(
-                    msg="user: the systemd manager of %s (uid %d) is not running: %s did not appear "
-                        "within %d s. Enable linger for %s (selfhost.pi.service_user, or "
-                        "'loginctl enable-linger %s') so its manager runs without a login session."
-                        % (self.user, self.uid, self.bus_path, timeout, self.user, self.user))
+                raise HostStateError(
+                    "the systemd manager of %s (uid %d) is not running: %s did not appear "
+                    "within %d s. Enable linger for %s (selfhost.pi.service_user, or "
+                    "'loginctl enable-linger %s') so its manager runs without a login session."
+                    % (self.user, self.uid, self.bus_path, timeout, self.user, self.user), field=field)
             time.sleep(0.2)
 
     def command(self, *args):
@@ -78,24 +82,25 @@ class Systemctl(object):
     def run(self, *args, **kwargs):
         """Run ``systemctl [--user -M USER@] ARGS``; return (rc, stdout, stderr).
 
-        With ``check=True`` (the default) a non-zero rc fails the module.
+        With ``check=True`` (the default) a non-zero rc raises CommandError.
         """
         check = kwargs.pop("check", True)
-        cmd = self.command(*args)
-        rc, out, err = self.module.run_command(cmd, environ_update={"SYSTEMD_PAGER": "", "LC_ALL": "C"})
-        if check and rc != 0:
-            self.module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(cmd), rc, (err or out).strip()),
-                                  cmd=cmd, rc=rc, stdout=out, stderr=err)
-        return rc, out, err
+        return self.host.run(self.command(*args), check=check)
 
     def is_active(self, unit):
         """The unit's ActiveState: active, inactive, failed, activating, deactivating, ..."""
         rc, out, err = self.run("is-active", unit, check=False)
         if not out.strip():
             # rc 3/4 with output = inactive/unknown unit; no output = the manager did not answer.
-            cmd = " ".join(self.command("is-active", unit))
-            self.module.fail_json(msg="%s failed (rc=%d): %s" % (cmd, rc, err.strip()), rc=rc, stderr=err)
+            cmd = self.command("is-active", unit)
+            raise CommandError("%s failed (rc=%d): %s" % (" ".join(cmd), rc, err.strip()),
+                               cmd=cmd, rc=rc, stderr=err)
         return out.strip().splitlines()[-1]
+
+    def show(self, unit, *properties):
+        """A dict of ``properties`` of ``unit`` from one ``systemctl show`` call."""
+        dummy, out, dummy = self.run("show", "--property=" + ",".join(properties), unit)
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def state(self, unit):
         """(ActiveState, SubState) of ``unit`` in one ``systemctl show`` call.
@@ -104,8 +109,7 @@ class Systemctl(object):
         from one waiting to be restarted after a crash (activating/auto-restart).
         A unit systemd does not know is ("inactive", "dead").
         """
-        dummy, out, dummy = self.run("show", "--property=ActiveState,SubState,NeedDaemonReload", unit)
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        props = self.show(unit, "ActiveState", "SubState", "NeedDaemonReload")
         # systemd compares the unit's files, Quadlet's SourcePath= included, with what it loaded.
         self.need_daemon_reload = props.get("NeedDaemonReload") == "yes"
         return props.get("ActiveState", "unknown"), props.get("SubState", "unknown")
@@ -113,14 +117,22 @@ class Systemctl(object):
     def daemon_reload(self):
         return self.run("daemon-reload")
 
-    def start(self, unit, check=True):
-        return self.run("start", unit, check=check)
+    def start(self, unit, check=True, no_block=False):
+        return self.run(*(["start"] + (["--no-block"] if no_block else []) + [unit]), check=check)
 
-    def stop(self, unit, check=True):
-        return self.run("stop", unit, check=check)
+    def stop(self, *units, **kwargs):
+        return self.run(*(["stop"] + list(units)), check=kwargs.get("check", True))
 
     def restart(self, unit, check=True):
         return self.run("restart", unit, check=check)
+
+    def reload(self, unit, check=True):
+        """``systemctl reload``: the unit's ExecReload= (nginx re-reads its config; never a restart)."""
+        return self.run("reload", unit, check=check)
+
+    def status_text(self, unit):
+        """``systemctl status --lines=0`` of ``unit`` (for error messages; '' when it says nothing)."""
+        return self.run("status", "--no-pager", "--lines=0", unit, check=False)[1].strip()
 
     def journal_cmd(self, unit, lines=20):
         """The journalctl argv showing the last ``lines`` lines for ``unit`` in this scope."""
@@ -132,5 +144,5 @@ class Systemctl(object):
 
     def journal_tail(self, unit, lines=20):
         """The last ``lines`` journal lines of ``unit`` (best effort, '' if unreadable)."""
-        rc, out, err = self.module.run_command(self.journal_cmd(unit, lines), environ_update={"LC_ALL": "C"})
+        rc, out, err = self.host.run(self.journal_cmd(unit, lines), check=False)
         return out.rstrip() if rc == 0 else ""

@@ -235,6 +235,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 
 
 def main():
@@ -254,7 +255,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.exit_json(**quadlet.converge(module, module.params))
+    try:
+        result = quadlet.converge(module, module.params)
+    except SelfhostError as exc:
+        fail_module(module, exc)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ services:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 from ansible_collections.selfhost.pi.plugins.module_utils.restore import converge
 
 
@@ -208,7 +209,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, failures = converge(module, module.params)
+    try:
+        result, failures = converge(module, module.params)
+    except SelfhostError as exc:
+        fail_module(module, exc)
     if failures:
         module.fail_json(msg="; ".join(failures), **result)
     module.exit_json(**result)
