@@ -6,6 +6,11 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
 
+# The AnsibleModule of the last run_module() call, for checks of what Ansible
+# itself does with it (e.g. the values it masks as no_log).
+LAST = {}
+
+
 class ModuleExit(Exception):
     def __init__(self, result, failed):
         super().__init__(result)
@@ -22,10 +27,12 @@ def run_module(monkeypatch, module, args, check_mode=False, diff=False):
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
 
     def exit_json(self, **kwargs):
+        LAST["module"] = self
         kwargs.setdefault("changed", False)
         raise ModuleExit(kwargs, False)
 
     def fail_json(self, msg, **kwargs):
+        LAST["module"] = self
         kwargs["msg"] = msg
         raise ModuleExit(kwargs, True)
 

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
 
-from .helpers import run_module
+from .helpers import LAST, run_module
 from .test_services import rec, services, spec  # noqa: F401  (rec is a fixture)
 
 HEALTH = {"cmd": "/bin/true", "interval": "2s", "timeout": "2s", "retries": 2, "start_period": "0s"}
@@ -56,8 +56,11 @@ def test_bad_policy_is_refused_by_the_argument_spec(monkeypatch, rec):  # noqa: 
 
 
 def test_hook_secret_is_no_log(monkeypatch, rec):  # noqa: F811
+    """Ansible masks a value in every result, warning and log line only when the
+    argument spec marks it no_log: the secret must be among the module's no_log values."""
     specs = [dict(spec("a", 2001, 8001, image="localhost:5000/a:1"), auto_update="registry",
                   update_webhook_secret="very-secret-value-123")]
     failed, result = run_module(monkeypatch, services, {"services": specs})
     assert not failed
+    assert "very-secret-value-123" in LAST["module"].no_log_values
     assert "very-secret-value-123" not in repr(result)
