@@ -21,6 +21,8 @@ import pwd
 import stat
 import tempfile
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
+
 
 def read_text(path):
     """Return the file's text, or None when it does not exist or is a symlink.
@@ -122,12 +124,12 @@ class ManagedFile(object):
             raise
         return tmp
 
-    def apply(self, module, validate=None):
+    def apply(self, validate=None):
         """Write the file if needed; return True when something changed.
 
         ``validate(tmp_path)`` may raise or return an error string; then the
-        temporary file is removed, the target is left untouched and the module
-        fails with that message.
+        temporary file is removed, the target is left untouched and
+        ValidationError carries that message.
         """
         if not self.changed:
             return False
@@ -144,7 +146,7 @@ class ManagedFile(object):
             if validate is not None:
                 error = validate(tmp)
                 if error:
-                    module.fail_json(msg=error, path=self.path)
+                    raise ValidationError(error, path=self.path)
             os.rename(tmp, self.path)
             tmp = None
         finally:

@@ -196,7 +196,7 @@ def ensure_owned_dir(path, mode, uid, gid, check_mode=False, follow=False):
 
 def write_owned_file(path, content, uid, gid, mode=0o644):
     """Write ``content`` to ``path`` owned by uid:gid (files.ManagedFile: temp file, fchown, rename)."""
-    ManagedFile(path, content, mode, uid, gid).apply(None)
+    ManagedFile(path, content, mode, uid, gid).apply()
 
 
 def read_json(path):

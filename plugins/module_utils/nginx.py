@@ -456,7 +456,7 @@ def apply_sites(module, sites, reload=True):
     rollback.discard()
     for site in changed:
         if site.file is not None and not site.file.content_changed:
-            site.file.apply(module)  # mode/owner only; nothing nginx reads changes
+            site.file.apply()  # mode/owner only; nothing nginx reads changes
     result["msg"] = ", ".join(("removed %s" if site.file is None else "updated %s") % site.name for site in changed)
     if needs_test and reload:
         result["reloaded"], message = reload_nginx(module)

@@ -426,7 +426,7 @@ def converge(module, p):
             os.unlink(path)
     else:
         ensure_directory(unit_dir, DIR_MODE, uid, gid)
-        managed.apply(module)
+        managed.apply()
     if (content_changed or stale) and manager:
         systemctl.daemon_reload()
     if action and state != "absent":

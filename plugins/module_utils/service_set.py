@@ -177,7 +177,7 @@ class Service(object):
         uid = self.user["uid"]
         try:
             ensure_directory(os.path.dirname(self.env.path), 0o700, uid, uid)
-            self.env.apply(Scoped(self.module, False))
+            self.env.apply()
         except OSError as exc:
             raise ServiceFailed("secret_environment: cannot write %s: %s" % (self.env.path, exc))
 

@@ -299,7 +299,7 @@ class ServiceUser(object):
         for managed in subids:
             self.changed = True
             if not self.check_mode:
-                managed.apply(self.module)
+                managed.apply()
         if s["linger"] != linger:
             self.act(["loginctl", "enable-linger" if s["linger"] else "disable-linger", name])
         if s["linger"] and s["manager_timeout"] and not self.check_mode:
@@ -379,7 +379,7 @@ class ServiceUser(object):
         for managed in subids:
             self.changed = True
             if not self.check_mode:
-                managed.apply(self.module)
+                managed.apply()
         if user:
             self.act(["userdel", name])
         if own:

@@ -2,12 +2,8 @@ import os
 
 import pytest
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
-
-
-class FakeModule:
-    def fail_json(self, msg, **kwargs):
-        raise RuntimeError(msg)
 
 
 def test_new_file_is_written_with_mode(tmp_path):
@@ -15,7 +11,7 @@ def test_new_file_is_written_with_mode(tmp_path):
     mf = ManagedFile(path, "x=1\n", mode=0o600)
     assert mf.changed and mf.before is None
     assert mf.diff()["before_header"].endswith("(absent)")
-    assert mf.apply(FakeModule())
+    assert mf.apply()
     assert open(path).read() == "x=1\n"
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert not ManagedFile(path, "x=1\n", mode=0o600).changed
@@ -27,7 +23,7 @@ def test_mode_only_change(tmp_path):
     os.chmod(path, 0o644)
     mf = ManagedFile(str(path), "x\n", mode=0o640)
     assert mf.changed and not mf.content_changed
-    assert mf.apply(FakeModule())
+    assert mf.apply()
     assert os.stat(path).st_mode & 0o777 == 0o640
 
 
@@ -35,8 +31,8 @@ def test_failed_validation_keeps_working_file(tmp_path):
     path = tmp_path / "a.conf"
     path.write_text("good\n")
     mf = ManagedFile(str(path), "bad\n")
-    with pytest.raises(RuntimeError, match="nope"):
-        mf.apply(FakeModule(), validate=lambda tmp: "nope")
+    with pytest.raises(ValidationError, match="nope"):
+        mf.apply(validate=lambda tmp: "nope")
     assert path.read_text() == "good\n"
     assert os.listdir(tmp_path) == ["a.conf"]
 
@@ -58,7 +54,7 @@ def test_symlink_in_place_of_a_file_is_replaced_not_followed(tmp_path):
     os.symlink(victim, link)
     mf = ManagedFile(str(link), "keep\n", mode=0o644)
     assert mf.changed
-    assert mf.apply(FakeModule())
+    assert mf.apply()
     assert not os.path.islink(link) and link.read_text() == "keep\n"
     assert os.stat(victim).st_mode & 0o777 == 0o600
 
@@ -82,7 +78,7 @@ def test_a_symlinked_parent_is_refused(tmp_path):
     with pytest.raises(OSError, match="symlink"):
         ensure_directory(str(home / ".config" / "containers"), 0o755)
     with pytest.raises(OSError, match="symlink"):
-        ManagedFile(str(home / ".config" / "containers" / "a.container"), "x\n").apply(FakeModule())
+        ManagedFile(str(home / ".config" / "containers" / "a.container"), "x\n").apply()
     assert os.listdir(elsewhere / "containers") == []
 
 
