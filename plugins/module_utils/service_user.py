@@ -23,10 +23,14 @@ import shutil
 import stat
 import time
 
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
+    MAX_SERVICE_UID, MIN_SERVICE_UID, PROTECTED_PATHS)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-ID_MIN, ID_MAX = 1, 65533
+# Every account this module creates gets a comment (GECOS) starting with this,
+# unless the play gives a ``comment`` of its own; see created_here().
+MARK = "selfhost.pi"
 SUBID_MIN, SUBID_MAX = 65536, 2 ** 32 - 1
 # Module-level so that tests can point them at a temporary directory.
 PATHS = {
@@ -35,9 +39,6 @@ PATHS = {
     "linger": "/var/lib/systemd/linger",
     "run_user": "/run/user",
 }
-# Never removed by remove_home, never accepted as a service home.
-PROTECTED = frozenset("/ /bin /boot /dev /etc /home /lib /media /mnt /nonexistent /opt /proc /root /run /sbin "
-                      "/srv /sys /tmp /usr /var /var/lib /var/tmp".split())
 POLL = 0.5
 
 
@@ -60,6 +61,51 @@ def _int_in(field, value, low, high):
     return value
 
 
+def _service_id(field, value):
+    """A UID or GID a service may have: MIN_SERVICE_UID..MAX_SERVICE_UID."""
+    if value < MIN_SERVICE_UID:
+        raise ValueError("%s: %d is below %d; IDs under %d belong to system accounts (Debian policy 9.2.2), "
+                         "never to a service, so nothing was changed" % (field, value, MIN_SERVICE_UID, MIN_SERVICE_UID))
+    return _int_in(field, value, MIN_SERVICE_UID, MAX_SERVICE_UID)
+
+
+def created_here(entry, comment=None):
+    """Whether the passwd ``entry`` is an account this module created.
+
+    This module creates every account with ``useradd --comment COMMENT``, and
+    COMMENT is ``selfhost.pi service NAME`` unless the play sets ``comment``.
+    So an account is the collection's when its comment starts with
+    ``selfhost.pi``, or is the (non-empty) ``comment`` the play asks for. Any
+    other account (an admin's login such as ``pi``, a Debian system user such
+    as ``www-data``) is never changed or removed.
+    """
+    gecos = entry.pw_gecos or ""
+    return gecos.startswith(MARK) or (bool(comment) and gecos == comment)
+
+
+def _describe(entry):
+    return "UID %d, comment %r, home %s, shell %s" % (entry.pw_uid, entry.pw_gecos or "", entry.pw_dir, entry.pw_shell)
+
+
+def home_claim(home, users, name, uids):
+    """Another account's claim on ``home`` (a sentence), or None.
+
+    ``home`` is another account's passwd home, or the directory exists and is
+    owned by an account other than ``name`` (``uids``: this account's UIDs, old
+    and wanted). A directory owned by root or by a UID without an account (data
+    of a removed service user) is not a claim.
+    """
+    for entry in users:
+        if entry.pw_name != name and entry.pw_dir and os.path.normpath(entry.pw_dir) == home:
+            return "%s is the home of %s (%s)" % (home, entry.pw_name, _describe(entry))
+    st = _lstat(home)
+    if st is not None and st.st_uid != 0 and st.st_uid not in uids:
+        owner = next((u for u in users if u.pw_uid == st.st_uid and u.pw_name != name), None)
+        if owner is not None:
+            return "%s belongs to %s (%s)" % (home, owner.pw_name, _describe(owner))
+    return None
+
+
 def normalize(params):
     """Validate the module options and fill in the derived defaults."""
     s = dict(params)
@@ -74,7 +120,7 @@ def normalize(params):
     if not home.startswith("/"):
         raise ValueError("home: %r is not an absolute path" % home)
     s["home"] = os.path.normpath(home)
-    if s["home"] in PROTECTED:
+    if s["home"] in PROTECTED_PATHS:  # never a service's home, never removed
         raise ValueError("home: %s is a system directory, not a service home" % s["home"])
     if s["state"] == "absent":
         return s
@@ -82,8 +128,8 @@ def normalize(params):
         raise ValueError("remove_home: only valid with state=absent")
     if s.get("uid") is None:
         raise ValueError("uid: required when state=present")
-    _int_in("uid", s["uid"], ID_MIN, ID_MAX)
-    s["gid"] = _int_in("gid", s["uid"] if s.get("gid") is None else s["gid"], ID_MIN, ID_MAX)
+    _service_id("uid", s["uid"])
+    s["gid"] = _service_id("gid", s["uid"] if s.get("gid") is None else s["gid"])
     s["home_mode"] = parse_mode("0750" if s.get("home_mode") is None else s["home_mode"])
     s["shell"] = s.get("shell") or "/usr/sbin/nologin"
     if not s["shell"].startswith("/"):
@@ -134,10 +180,16 @@ def render_subids(rows, keys, entry):
     return "".join(line + "\n" for line in out)
 
 
-def _dir_state(path):
+def _lstat(path):
     try:
-        st = os.lstat(path)
+        return os.lstat(path)
     except OSError:
+        return None
+
+
+def _dir_state(path):
+    st = _lstat(path)
+    if st is None:
         return None
     if not stat.S_ISDIR(st.st_mode):
         return "not a directory"
@@ -198,15 +250,16 @@ class ServiceUser(object):
         groups = grp.getgrall()
         user = next((u for u in users if u.pw_name == name), None)
         other = next((u for u in users if u.pw_uid == uid and u.pw_name != name), None)
-        if user is not None and user.pw_uid != uid and not (user.pw_gecos or "").startswith("selfhost.pi"):
-            # Never renumber an account selfhost.pi did not make (Debian's system users, a login user).
-            self.fail("name: %s is an existing account with UID %d that selfhost.pi did not create; give the "
-                      "service a name of its own" % (name, user.pw_uid))
+        if user is not None and not created_here(user, s["comment"]):
+            # Never touch an account selfhost.pi did not make (Debian's system users, a login user).
+            self.fail("name: %s is an existing account that selfhost.pi did not create (%s); nothing was changed, "
+                      "give the service a name of its own" % (name, _describe(user)))
         if other:
-            self.fail("uid: %d is already used by user %s" % (uid, other.pw_name))
+            self.fail("uid: %d is already used by user %s (%s); nothing was changed"
+                      % (uid, other.pw_name, _describe(other)))
         other = next((g for g in groups if g.gr_gid == gid and g.gr_name != group), None)
         if other:
-            self.fail("gid: %d is already used by group %s" % (gid, other.gr_name))
+            self.fail("gid: %d is already used by group %s; nothing was changed" % (gid, other.gr_name))
         cur_group = next((g for g in groups if g.gr_name == group), None)
         groupmod = False
         if cur_group and cur_group.gr_gid != gid:
@@ -238,6 +291,9 @@ class ServiceUser(object):
         home_state = _dir_state(s["home"])
         if home_state == "not a directory":
             self.fail("home: %s exists and is not a directory" % s["home"])
+        claim = home_claim(s["home"], users, name, set([uid] + ([user.pw_uid] if user else [])))
+        if claim:
+            self.fail("home: %s; nothing was changed" % claim)
         want_home = "%04o %d:%d" % (s["home_mode"], uid, gid)
         linger = self.linger_on()
         manager = self.manager_state(uid) if (s["linger"] and user and s["manager_timeout"]) else None
@@ -337,8 +393,16 @@ class ServiceUser(object):
         uid = user.pw_uid if user else s.get("uid")
         home = os.path.normpath(user.pw_dir) if user else s["home"]
         gid = user.pw_gid if user else None
-        if s.get("remove_home") and home in PROTECTED:
+        if user is not None and not created_here(user, s.get("comment")):
+            self.fail("name: %s is an existing account that selfhost.pi did not create (%s); nothing was changed, "
+                      "selfhost.pi removes only the accounts it made" % (name, _describe(user)))
+        if user is None and uid is not None and [u for u in users if u.pw_uid == uid]:
+            uid = None  # that UID is another account's now: its manager and subid entries are not ours
+        if s.get("remove_home") and home in PROTECTED_PATHS:  # never a service's home, never removed
             self.fail("home: refusing to remove %s (home of %s)" % (home, name))
+        claim = home_claim(home, users, name, set([uid])) if s.get("remove_home") else None
+        if claim:
+            self.fail("home: refusing to remove it, %s; nothing was changed" % claim)
         own = None
         if user:
             own = next((g for g in grp.getgrall() if g.gr_gid == user.pw_gid and g.gr_name == name), None)

@@ -26,11 +26,17 @@ description:
     against other users, does not manage linger, and cannot wait for the user manager to be up.
   - All current state (passwd, group, C(/etc/subuid), C(/etc/subgid), C(/var/lib/systemd/linger/NAME))
     is read and every option and conflict is checked before anything is changed.
+  - It changes or removes only accounts it created. An existing account named O(name) is the collection's
+    when its comment (GECOS) starts with C(selfhost.pi) (every account created with the default O(comment))
+    or equals a non-empty O(comment) given by the play. Any other account, such as the admin's login C(pi)
+    or the system user C(www-data), is an error naming C(name) and nothing is changed.
 options:
   name:
     description:
       - User name, and by default the primary group name.
       - A Debian user name, C(^[a-z_][a-z0-9_-]{0,31}$) (see useradd(8), C(NAME_REGEX) in adduser.conf(5)).
+      - An existing account of that name that selfhost.pi did not create (see O(comment)) is an error naming
+        C(name), with both states; nothing is changed.
     type: str
     required: true
   state:
@@ -46,14 +52,17 @@ options:
     default: present
   uid:
     description:
-      - User ID, 1..65533. Required when O(state=present); ignored when O(state=absent).
+      - User ID, 1000..65533. Required when O(state=present). With O(state=absent) it is used only when the
+        user is already gone, to clean up its manager and subordinate entries, and only if no other account
+        has that UID now.
+      - IDs below 1000 belong to system accounts (Debian policy 9.2.2) and are an error naming C(uid).
       - Another user with this UID is an error naming C(uid).
       - Changing it for an existing user runs C(usermod --uid) (see usermod(8)), which re-owns the files
         inside the home directory only; the user's manager is stopped first and started again.
     type: int
   gid:
     description:
-      - GID of the primary group, 1..65533. Defaults to O(uid).
+      - GID of the primary group, 1000..65533. Defaults to O(uid). Below 1000 is an error naming C(gid).
       - Another group with this GID, or a group named O(group) with another GID, is an error naming C(gid);
         only the user's own group (named like the user, used by nobody else) is renumbered with
         C(groupmod --gid), and files keep their old GID (groupmod(8) does not re-own files).
@@ -67,6 +76,9 @@ options:
       - Home directory (the C(passwd) field, see passwd(5)). Defaults to C(/home/NAME).
       - Created if missing with mode O(home_mode) and owner C(uid:gid), without copying C(/etc/skel).
         Only the directory itself is chowned/chmodded, never its content.
+      - The home of another account (its C(passwd) field), or an existing directory owned by another account,
+        is an error naming C(home). A directory owned by root, or by a UID that no account has any more
+        (left by a removed service user), is taken over.
       - Changing it for an existing user only sets the field (C(usermod --home) without C(--move-home));
         data is not moved. The user manager is stopped first (usermod refuses a busy user) and started
         again when O(linger=true).
@@ -88,6 +100,10 @@ options:
     description:
       - GECOS field (C(useradd --comment)). Must not contain C(:) or a newline.
       - Defaults to C(selfhost.pi service NAME).
+      - It is how the module recognises an account it created. An account whose comment starts with
+        C(selfhost.pi) can be given any comment; an account with another comment is recognised only while the
+        play passes that same comment (with both states), so a custom comment that should stay changeable
+        starts with C(selfhost.pi).
     type: str
   subid_start:
     description:
@@ -134,9 +150,11 @@ attributes:
     support: full
     description: Shows an account summary (uid, gid, group, home, shell, subuid, subgid, linger, manager) before and after.
 notes:
-  - Fails before changing anything, with a message starting with the option name, on an invalid O(name) or
-    O(group), O(uid) or O(gid) outside 1..65533 or taken, a bad O(home_mode), a missing O(shell), an
-    overlapping or too large subordinate range (O(subid_start)), or O(remove_home) with O(state=present).
+  - Fails before changing anything, with a message starting with the option name and saying that nothing was
+    changed, on an invalid O(name) or O(group), an existing account named O(name) that selfhost.pi did not
+    create (C(name)), O(uid) or O(gid) outside 1000..65533 or taken, a O(home) that is another account's, a
+    bad O(home_mode), a missing O(shell), an overlapping or too large subordinate range (O(subid_start)), or
+    O(remove_home) with O(state=present).
   - Creates users with C(useradd --no-create-home --no-user-group -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0)
     so that useradd does not allocate a subordinate range of its own.
   - C(/etc/subuid) and C(/etc/subgid) are rewritten atomically (mode 0644, root:root); entries of other
@@ -164,8 +182,8 @@ EXAMPLES = r"""
   selfhost.pi.service_user:
     name: blog
     uid: 2002
-    group: www-data
-    gid: 33
+    group: web
+    gid: 3000
     home: /srv/blog
     home_mode: "0755"
 

@@ -22,8 +22,11 @@ class FakeHost:
 
     def __init__(self, tmp_path, monkeypatch):
         self.tmp = tmp_path
-        self.users = {"root": [0, 0, "root", "/root", "/bin/bash"], "alice": [1000, 1000, "", "/home/alice", "/bin/sh"]}
-        self.groups = {"root": [0, []], "alice": [1000, []], "www-data": [33, []]}
+        # What a Raspberry Pi OS / Debian host has: root, a system user and the admin's login.
+        self.users = {"root": [0, 0, "root", "/root", "/bin/bash"],
+                      "www-data": [33, 33, "www-data", "/var/www", "/usr/sbin/nologin"],
+                      "pi": [1000, 1000, "pi,,,", "/home/pi", "/bin/bash"]}
+        self.groups = {"root": [0, []], "pi": [1000, []], "www-data": [33, []]}
         self.active = set()
         self.manager_starts = True
         self.linger_starts = True  # logind starts the manager on enable-linger
@@ -47,15 +50,21 @@ class FakeHost:
         monkeypatch.setattr(os, "chown", lambda path, uid, gid: self.owners.__setitem__(path, (uid, gid)))
         monkeypatch.setattr(os, "fchown", lambda fd, uid, gid: self.owners.__setitem__(
             os.readlink("/proc/self/fd/%d" % fd), (uid, gid)))
-        monkeypatch.setattr(su, "_dir_state", self.dir_state)
-        (tmp_path / "subuid").write_text("# keep me\nalice:100000:65536\n")
-        (tmp_path / "subgid").write_text("alice:100000:65536\n")
+        monkeypatch.setattr(su, "_lstat", self.lstat)
+        (tmp_path / "subuid").write_text("# keep me\npi:100000:65536\n")
+        (tmp_path / "subgid").write_text("pi:100000:65536\n")
+
+    def lstat(self, path):
+        """os.lstat with the owner the faked chown recorded (root when none)."""
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        uid, gid = self.owners.get(path, (0, 0))
+        return types.SimpleNamespace(st_mode=st.st_mode, st_uid=uid, st_gid=gid)
 
     def dir_state(self, path):
-        if not os.path.isdir(path):
-            return "not a directory" if os.path.exists(path) else None
-        uid, gid = self.owners.get(path, (0, 0))
-        return "%04o %d:%d" % (stat.S_IMODE(os.stat(path).st_mode), uid, gid)
+        return su._dir_state(path)
 
     def home(self, name="svc"):
         return str(self.tmp / "home" / name)
@@ -147,8 +156,8 @@ def test_create_then_idempotent(monkeypatch, host):
     assert host.dir_state(host.home()) == "0750 2001:2001"
     assert not os.listdir(host.home())
     entry = "svc:131137536:65536\n"
-    assert (host.tmp / "subuid").read_text() == "# keep me\nalice:100000:65536\n" + entry
-    assert (host.tmp / "subgid").read_text() == "alice:100000:65536\n" + entry
+    assert (host.tmp / "subuid").read_text() == "# keep me\npi:100000:65536\n" + entry
+    assert (host.tmp / "subgid").read_text() == "pi:100000:65536\n" + entry
     assert stat.S_IMODE(os.stat(str(host.tmp / "subuid")).st_mode) == 0o644
     assert ["loginctl", "enable-linger", "svc"] in host.calls
     assert "+linger: true" not in result["diff"]["before"] and "linger: true" in result["diff"]["after"]
@@ -193,10 +202,10 @@ def test_home_field_changes_without_moving_data(monkeypatch, host):
 
 
 def test_subid_entries_replaced_other_lines_kept(monkeypatch, host):
-    (host.tmp / "subuid").write_text("# keep me\nsvc:5000000:10\nalice:100000:65536\n2001:6000000:10\nbad line\n")
+    (host.tmp / "subuid").write_text("# keep me\nsvc:5000000:10\npi:100000:65536\n2001:6000000:10\nbad line\n")
     failed, result = run(monkeypatch, host, uid=2001)
     assert not failed
-    assert (host.tmp / "subuid").read_text() == "# keep me\nsvc:131137536:65536\nalice:100000:65536\nbad line\n"
+    assert (host.tmp / "subuid").read_text() == "# keep me\nsvc:131137536:65536\npi:100000:65536\nbad line\n"
     assert "subuid: svc:5000000:10, 2001:6000000:10" in result["diff"]["before"]
 
 
@@ -204,9 +213,11 @@ def test_subid_entries_replaced_other_lines_kept(monkeypatch, host):
     (dict(name="Bad"), "name: "),
     (dict(group="9x"), "group: "),
     (dict(), "uid: required"),
-    (dict(uid=70000), "uid: 70000 is outside 1..65533"),
-    (dict(uid=0), "uid: 0 is outside"),
+    (dict(uid=70000), "uid: 70000 is outside 1000..65533"),
+    (dict(uid=0), "uid: 0 is below 1000"),
+    (dict(uid=999), "uid: 999 is below 1000; IDs under 1000 belong to system accounts"),
     (dict(gid=65534), "gid: 65534 is outside"),
+    (dict(gid=33), "gid: 33 is below 1000"),
     (dict(home="rel/dir"), "home: "),
     (dict(home="/home"), "home: /home is a system directory"),
     (dict(home_mode="u=rwx"), "home_mode: "),
@@ -219,8 +230,8 @@ def test_subid_entries_replaced_other_lines_kept(monkeypatch, host):
     (dict(manager_timeout=-1), "manager_timeout: "),
     (dict(remove_home=True), "remove_home: only valid with state=absent"),
     (dict(subid_start=100000), "subid_start: range 100000..165535 overlaps"),
-    (dict(uid=1000), "uid: 1000 is already used by user alice"),
-    (dict(gid=33), "gid: 33 is already used by group www-data"),
+    (dict(uid=1000), "uid: 1000 is already used by user pi (UID 1000, comment 'pi,,,', home /home/pi"),
+    (dict(gid=1000), "gid: 1000 is already used by group pi; nothing was changed"),
     (dict(group="www-data"), "gid: group www-data already exists with GID 33, not 2001"),
 ])
 def test_bad_input_fails_before_any_change(monkeypatch, host, args, field):
@@ -236,7 +247,7 @@ def test_bad_input_fails_before_any_change(monkeypatch, host, args, field):
 
 def test_overlap_message_shows_other_entry(monkeypatch, host):
     failed, result = run(monkeypatch, host, uid=2001, subid_start=120000)
-    assert failed and "alice:100000:65536" in result["msg"] and "subuid" in result["msg"]
+    assert failed and "pi:100000:65536" in result["msg"] and "subuid" in result["msg"]
 
 
 def test_own_group_is_renumbered(monkeypatch, host):
@@ -289,8 +300,8 @@ def test_absent_keeps_home_unless_asked(monkeypatch, host):
                                      ["userdel", "svc"]]
     assert "svc" not in host.users and "svc" not in host.groups
     assert os.path.isdir(host.home())
-    assert (host.tmp / "subuid").read_text() == "# keep me\nalice:100000:65536\n"
-    assert (host.tmp / "subgid").read_text() == "alice:100000:65536\n"
+    assert (host.tmp / "subuid").read_text() == "# keep me\npi:100000:65536\n"
+    assert (host.tmp / "subgid").read_text() == "pi:100000:65536\n"
     assert "(kept)" in result["diff"]["after"]
 
     failed, result = run(monkeypatch, host, state="absent")
@@ -313,7 +324,7 @@ def test_absent_check_mode_and_leftover_group(monkeypatch, host):
 
 
 def test_absent_refuses_to_remove_system_home(monkeypatch, host):
-    host.users["svc"] = [2001, 2001, "", "/var", "/usr/sbin/nologin"]
+    host.users["svc"] = [2001, 2001, "selfhost.pi service svc", "/var", "/usr/sbin/nologin"]
     failed, result = run(monkeypatch, host, state="absent", remove_home=True)
     assert failed and result["msg"].startswith("home: refusing to remove /var")
     assert host.changing_calls() == []
@@ -340,6 +351,125 @@ def test_an_account_selfhost_did_not_make_is_never_renumbered(monkeypatch, host)
     host.groups["proxy"] = [13, []]
     failed, result = run_module(monkeypatch, service_user, dict(name="proxy", uid=2101))
     assert failed
-    assert result["msg"].startswith("name: proxy is an existing account with UID 13")
+    assert result["msg"].startswith("name: proxy is an existing account that selfhost.pi did not create (UID 13")
     assert host.users["proxy"][0] == 13
     assert [c for c in host.calls if c[0] in ("usermod", "groupmod")] == []
+
+
+# -- finding 4: never take over an account the collection did not create --------------------------
+
+def assert_untouched(host, name, entry):
+    assert host.users[name] == entry
+    assert host.changing_calls() == []
+    assert not [c for c in host.calls if c[0] in ("usermod", "userdel", "groupmod", "loginctl")]
+
+
+@pytest.mark.parametrize("args, msg", [
+    # The admin's login: uid 1000 is a valid service UID, the account is refused because it is not ours
+    # (before the fix: usermod --home /home/pi... --shell /usr/sbin/nologin --comment ... pi).
+    (dict(name="pi", uid=1000, home="/home/pi"), "name: pi is an existing account that selfhost.pi did not create "
+                                                 "(UID 1000, comment 'pi,,,', home /home/pi, shell /bin/bash); "
+                                                 "nothing was changed"),
+    (dict(name="pi", uid=1000), "name: pi is an existing account that selfhost.pi did not create"),
+    (dict(name="pi", uid=1000, shell="/bin/bash", comment=""), "name: pi is an existing account"),
+    # A Debian system user: UIDs below 1000 are refused before the host is read
+    # (before the fix: usermod --home /home/www-data --comment ... www-data).
+    (dict(name="www-data", uid=33), "uid: 33 is below 1000"),
+    (dict(name="www-data", uid=33, home="/var/www"), "uid: 33 is below 1000"),
+    (dict(name="www-data", uid=2033), "name: www-data is an existing account that selfhost.pi did not create"),
+])
+def test_an_existing_account_is_never_taken_over(monkeypatch, host, args, msg):
+    name = args["name"]
+    entry = list(host.users[name])
+    args.setdefault("home", host.home(name))
+    failed, result = run(monkeypatch, host, **args)
+    assert failed
+    assert result["msg"].startswith(msg), result["msg"]
+    assert_untouched(host, name, entry)
+    assert (host.tmp / "subuid").read_text() == "# keep me\npi:100000:65536\n"
+
+
+@pytest.mark.parametrize("args", [dict(), dict(remove_home=True), dict(uid=1000)])
+def test_absent_never_removes_an_account_it_did_not_create(monkeypatch, host, args):
+    entry = list(host.users["pi"])
+    os.makedirs(str(host.tmp / "run_user" / "1000"))  # the admin is logged in
+    failed, result = run(monkeypatch, host, name="pi", home="/home/pi", state="absent", **args)
+    assert failed and result["msg"].startswith("name: pi is an existing account that selfhost.pi did not create")
+    assert "nothing was changed" in result["msg"]
+    assert_untouched(host, "pi", entry)
+    assert (host.tmp / "subuid").read_text() == "# keep me\npi:100000:65536\n"
+
+
+def test_absent_leaves_another_accounts_uid_alone(monkeypatch, host):
+    """The user is gone and its old UID now belongs to pi: pi's manager and subids are not leftovers."""
+    os.makedirs(str(host.tmp / "run_user" / "1000"))
+    (host.tmp / "subuid").write_text("1000:100000:65536\n")
+    failed, result = run(monkeypatch, host, name="gone", uid=1000, state="absent")
+    assert not failed and not result["changed"]
+    assert host.changing_calls() == []
+    assert (host.tmp / "subuid").read_text() == "1000:100000:65536\n"
+
+
+def test_home_of_another_account_is_refused(monkeypatch, host):
+    failed, result = run(monkeypatch, host, uid=2001, home="/var/www")
+    assert failed and result["msg"].startswith("home: /var/www is the home of www-data (UID 33"), result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert host.changing_calls() == []
+
+
+def test_home_directory_owned_by_another_account_is_refused(monkeypatch, host):
+    os.makedirs(host.home("shared"))
+    host.owners[host.home("shared")] = (1000, 1000)
+    failed, result = run(monkeypatch, host, uid=2001, home=host.home("shared"))
+    assert failed and result["msg"].startswith("home: %s belongs to pi (UID 1000" % host.home("shared"))
+    assert host.changing_calls() == [] and host.owners[host.home("shared")] == (1000, 1000)
+
+
+def test_home_left_by_a_removed_user_or_made_by_root_is_taken(monkeypatch, host):
+    os.makedirs(host.home())
+    host.owners[host.home()] = (2999, 2999)  # no account has UID 2999 any more
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and host.dir_state(host.home()) == "0750 2001:2001"
+    os.makedirs(host.home("other"))  # made by root
+    failed, result = run(monkeypatch, host, name="other", uid=2002)
+    assert not failed and host.dir_state(host.home("other")) == "0750 2002:2002"
+
+
+def test_account_made_by_the_previous_version_converges_unchanged(monkeypatch, host):
+    """What the previous version left (useradd --comment 'selfhost.pi service svc', home, subids, linger)."""
+    host.users["svc"] = [2001, 2001, "selfhost.pi service svc", host.home(), "/usr/sbin/nologin"]
+    host.groups["svc"] = [2001, []]
+    os.makedirs(host.home(), 0o750)
+    os.chmod(host.home(), 0o750)
+    host.owners[host.home()] = (2001, 2001)
+    for kind in ("subuid", "subgid"):
+        with open(str(host.tmp / kind), "a") as handle:
+            handle.write("svc:131137536:65536\n")
+    open(str(host.tmp / "linger" / "svc"), "w").close()
+    host.start(2001)
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert not failed and not result["changed"], result
+    assert host.changing_calls() == []
+
+
+def test_custom_comment_marks_the_account(monkeypatch, host):
+    failed, result = run(monkeypatch, host, uid=2001, comment="Gitea")
+    assert not failed and host.users["svc"][2] == "Gitea"
+    failed, result = run(monkeypatch, host, uid=2001, comment="Gitea")
+    assert not failed and not result["changed"]
+    # Another comment: the account no longer carries a mark this play recognises.
+    failed, result = run(monkeypatch, host, uid=2001, comment="Forgejo")
+    assert failed and result["msg"].startswith("name: svc is an existing account that selfhost.pi did not create")
+    failed, result = run(monkeypatch, host, uid=2001, comment="selfhost.pi forgejo")
+    assert failed
+    # A comment that starts with the mark can be changed: it is always the collection's.
+    host.users["svc"][2] = "selfhost.pi service svc"
+    failed, result = run(monkeypatch, host, uid=2001, comment="selfhost.pi forgejo")
+    assert not failed and result["changed"] and host.users["svc"][2] == "selfhost.pi forgejo"
+
+
+def test_an_empty_comment_is_never_a_mark(monkeypatch, host):
+    host.users["admin"] = [1001, 1001, "", "/home/admin", "/bin/bash"]  # useradd without --comment
+    failed, result = run(monkeypatch, host, name="admin", uid=1001, comment="", shell="/bin/sh")
+    assert failed and result["msg"].startswith("name: admin is an existing account that selfhost.pi did not create")
+    assert host.users["admin"] == [1001, 1001, "", "/home/admin", "/bin/bash"]
