@@ -24,6 +24,7 @@ import pwd
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
@@ -123,7 +124,7 @@ class Service(object):
         """Run every step in check mode; raise ServiceFailed when a step refuses."""
         check = Scoped(self.module, True)
         self.missing_dirs = [path for path in self.bind_dirs if not os.path.isdir(path)]
-        self.user = ServiceUser(check, dict(self.user_spec)).converge()
+        self.user = ServiceUser(ModuleHost(self.module).checked(), dict(self.user_spec)).converge()
         try:
             pw = pwd.getpwnam(self.name)
         except KeyError:
@@ -159,7 +160,7 @@ class Service(object):
         real = Scoped(self.module, False)
         if self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs:
             try:
-                self.user = ServiceUser(real, dict(self.user_spec)).converge()
+                self.user = ServiceUser(ModuleHost(self.module), dict(self.user_spec)).converge()
             except (ServiceFailed, SelfhostError):
                 self.user_ok = False
                 raise
@@ -246,7 +247,7 @@ def converge(module, params):
         field = "services[%d]" % index
         try:
             services.append(Service(module, params, index, spec))
-        except (ValueError, quadlet.QuadletError) as exc:
+        except (ValueError, quadlet.QuadletError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
     if not errors:
         for svc in services:

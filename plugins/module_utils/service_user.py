@@ -3,12 +3,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One pinned system account per service.
 
-``normalize(params)`` checks and completes the options (raises ``ValueError``
-whose message starts with the option name); ``ServiceUser(module, spec).converge()``
+``normalize(params)`` checks and completes the options (raises
+``ValidationError`` naming the option); ``ServiceUser(host, spec).converge()``
 reads the account, /etc/subuid, /etc/subgid and the linger flag, checks for
 conflicts, and only then runs groupadd/useradd/usermod/loginctl... It returns
 the result dict of the ``selfhost.pi.service_user`` module, so a module that
 converges many services can call it once per service.
+
+``host`` is a :mod:`host` object: ``ModuleHost(module)`` in a module,
+``ModuleHost(module).checked()`` for a plan in check mode. Failures raise
+:mod:`errors` (``ValidationError`` and ``UnsafePathError`` before anything
+changed, ``CommandError``, ``HostStateError``); ``ServiceUser.changed`` says
+whether something changed before the failure. Only a module's ``main()``
+turns them into ``fail_json``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,8 +31,11 @@ import stat
 import time
 
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
-    MAX_SERVICE_UID, MIN_SERVICE_UID, PROTECTED_PATHS)
+    MAX_SERVICE_UID, MIN_SERVICE_UID, PROTECTED_PATHS, USER_BUS_PATH)
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
+    CommandError, HostStateError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Every account this module creates gets a comment (GECOS) starting with this,
@@ -37,7 +47,7 @@ PATHS = {
     "subuid": "/etc/subuid",
     "subgid": "/etc/subgid",
     "linger": "/var/lib/systemd/linger",
-    "run_user": "/run/user",
+    "bus": USER_BUS_PATH,  # its directory is the user's XDG_RUNTIME_DIR, /run/user/UID
 }
 POLL = 0.5
 
@@ -49,23 +59,24 @@ def parse_mode(value):
     elif isinstance(value, str) and re.match(r"^0?[0-7]{3,4}$", value.strip()):
         mode = int(value.strip(), 8)
     else:
-        raise ValueError("home_mode: %r is not an octal mode like '0750'" % (value,))
+        raise ValidationError("%r is not an octal mode like '0750'" % (value,), field="home_mode")
     if not 0 <= mode <= 0o7777:
-        raise ValueError("home_mode: %r is outside 0000..7777" % (value,))
+        raise ValidationError("%r is outside 0000..7777" % (value,), field="home_mode")
     return mode
 
 
 def _int_in(field, value, low, high):
     if not low <= value <= high:
-        raise ValueError("%s: %d is outside %d..%d" % (field, value, low, high))
+        raise ValidationError("%d is outside %d..%d" % (value, low, high), field=field)
     return value
 
 
 def _service_id(field, value):
     """A UID or GID a service may have: MIN_SERVICE_UID..MAX_SERVICE_UID."""
     if value < MIN_SERVICE_UID:
-        raise ValueError("%s: %d is below %d; IDs under %d belong to system accounts (Debian policy 9.2.2), "
-                         "never to a service, so nothing was changed" % (field, value, MIN_SERVICE_UID, MIN_SERVICE_UID))
+        raise ValidationError("%d is below %d; IDs under %d belong to system accounts (Debian policy 9.2.2), "
+                              "never to a service, so nothing was changed" % (value, MIN_SERVICE_UID, MIN_SERVICE_UID),
+                              field=field)
     return _int_in(field, value, MIN_SERVICE_UID, MAX_SERVICE_UID)
 
 
@@ -111,45 +122,46 @@ def normalize(params):
     s = dict(params)
     name = s["name"]
     if not NAME_RE.match(name or ""):
-        raise ValueError("name: %r is not a valid user name (%s)" % (name, NAME_RE.pattern))
+        raise ValidationError("%r is not a valid user name (%s)" % (name, NAME_RE.pattern), field="name")
     s["state"] = s.get("state") or "present"
     s["group"] = s.get("group") or name
     if not NAME_RE.match(s["group"]):
-        raise ValueError("group: %r is not a valid group name (%s)" % (s["group"], NAME_RE.pattern))
+        raise ValidationError("%r is not a valid group name (%s)" % (s["group"], NAME_RE.pattern), field="group")
     home = s.get("home") or "/home/%s" % name
     if not home.startswith("/"):
-        raise ValueError("home: %r is not an absolute path" % home)
+        raise ValidationError("%r is not an absolute path" % home, field="home")
     s["home"] = os.path.normpath(home)
     if s["home"] in PROTECTED_PATHS:  # never a service's home, never removed
-        raise ValueError("home: %s is a system directory, not a service home" % s["home"])
+        raise ValidationError("%s is a system directory, not a service home" % s["home"], field="home")
     if s["state"] == "absent":
         return s
     if s.get("remove_home"):
-        raise ValueError("remove_home: only valid with state=absent")
+        raise ValidationError("only valid with state=absent", field="remove_home")
     if s.get("uid") is None:
-        raise ValueError("uid: required when state=present")
+        raise ValidationError("required when state=present", field="uid")
     _service_id("uid", s["uid"])
     s["gid"] = _service_id("gid", s["uid"] if s.get("gid") is None else s["gid"])
     s["home_mode"] = parse_mode("0750" if s.get("home_mode") is None else s["home_mode"])
     s["shell"] = s.get("shell") or "/usr/sbin/nologin"
     if not s["shell"].startswith("/"):
-        raise ValueError("shell: %r is not an absolute path" % s["shell"])
+        raise ValidationError("%r is not an absolute path" % s["shell"], field="shell")
     s["comment"] = "selfhost.pi service %s" % name if s.get("comment") is None else s["comment"]
     if ":" in s["comment"] or "\n" in s["comment"]:
-        raise ValueError("comment: must not contain ':' or a newline")
+        raise ValidationError("must not contain ':' or a newline", field="comment")
     s["subid_start"] = s["uid"] * 65536 if s.get("subid_start") is None else s["subid_start"]
     s["subid_count"] = 65536 if s.get("subid_count") is None else s["subid_count"]
     if s["subid_count"] < 1:
-        raise ValueError("subid_count: %d must be at least 1" % s["subid_count"])
+        raise ValidationError("%d must be at least 1" % s["subid_count"], field="subid_count")
     if s["subid_start"] < SUBID_MIN:
-        raise ValueError("subid_start: %d is below %d (the range of real UIDs)" % (s["subid_start"], SUBID_MIN))
+        raise ValidationError("%d is below %d (the range of real UIDs)" % (s["subid_start"], SUBID_MIN),
+                              field="subid_start")
     if s["subid_start"] + s["subid_count"] - 1 > SUBID_MAX:
-        raise ValueError("subid_start: range %d..%d exceeds %d" % (
-            s["subid_start"], s["subid_start"] + s["subid_count"] - 1, SUBID_MAX))
+        raise ValidationError("range %d..%d exceeds %d" % (
+            s["subid_start"], s["subid_start"] + s["subid_count"] - 1, SUBID_MAX), field="subid_start")
     s["linger"] = True if s.get("linger") is None else s["linger"]
     s["manager_timeout"] = 30 if s.get("manager_timeout") is None else s["manager_timeout"]
     if s["manager_timeout"] < 0:
-        raise ValueError("manager_timeout: %d must not be negative" % s["manager_timeout"])
+        raise ValidationError("%d must not be negative" % s["manager_timeout"], field="manager_timeout")
     return s
 
 
@@ -203,26 +215,28 @@ def _text(pairs):
 class ServiceUser(object):
     """Converge one service account; see the module documentation for the contract."""
 
-    def __init__(self, module, spec):
-        self.module = module
+    def __init__(self, host, spec):
+        self.host = host
         self.s = spec
-        self.check_mode = module.check_mode
+        self.check_mode = host.check_mode
         self.changed = False
         self._bins = {}
+        self._systemctl = None
 
     # -- helpers -----------------------------------------------------------
-    def fail(self, msg, **kwargs):
-        self.module.fail_json(msg=msg, changed=self.changed, **kwargs)
+    @property
+    def systemctl(self):
+        """The system manager (user@UID.service is one of its units)."""
+        if self._systemctl is None:
+            self._systemctl = Systemctl(self.host)
+        return self._systemctl
 
     def run(self, args, check=True):
+        """Run ``args`` (its first item looked up on the host); raise CommandError when it fails."""
         name = args[0]
         if name not in self._bins:
-            self._bins[name] = self.module.get_bin_path(name, required=True)
-        rc, out, err = self.module.run_command([self._bins[name]] + list(args[1:]),
-                                               environ_update={"LC_ALL": "C"})
-        if check and rc != 0:
-            self.fail("%s failed (rc=%d): %s" % (" ".join(args), rc, (err or out).strip()))
-        return rc, out, err
+            self._bins[name] = self.host.which(name, required=True)
+        return self.host.run([self._bins[name]] + list(args[1:]), check=check, what=" ".join(args))
 
     def act(self, args):
         """Run a state-changing command (skipped in check mode)."""
@@ -230,11 +244,26 @@ class ServiceUser(object):
         if not self.check_mode:
             self.run(args)
 
-    def manager_state(self, uid):
-        return self.run(["systemctl", "is-active", "user@%d.service" % uid], check=False)[1].strip() or "unknown"
+    def stop(self, units):
+        """Stop ``units`` of the system manager and wait for them (skipped in check mode)."""
+        self.changed = True
+        if not self.check_mode:
+            self.systemctl.stop(*units)
 
-    def bus(self, uid):
-        return os.path.join(PATHS["run_user"], str(uid), "bus")
+    def manager_state(self, uid):
+        """ActiveState of user@UID.service; "unknown" when the system manager does not answer."""
+        try:
+            return self.systemctl.is_active("user@%d.service" % uid)
+        except CommandError:
+            return "unknown"
+
+    @staticmethod
+    def bus(uid):
+        return PATHS["bus"] % uid
+
+    @staticmethod
+    def runtime_dir(uid):
+        return os.path.dirname(PATHS["bus"] % uid)
 
     def linger_on(self):
         return os.path.exists(os.path.join(PATHS["linger"], self.s["name"]))
@@ -252,14 +281,15 @@ class ServiceUser(object):
         other = next((u for u in users if u.pw_uid == uid and u.pw_name != name), None)
         if user is not None and not created_here(user, s["comment"]):
             # Never touch an account selfhost.pi did not make (Debian's system users, a login user).
-            self.fail("name: %s is an existing account that selfhost.pi did not create (%s); nothing was changed, "
-                      "give the service a name of its own" % (name, _describe(user)))
+            raise ValidationError("%s is an existing account that selfhost.pi did not create (%s); nothing was "
+                                  "changed, give the service a name of its own" % (name, _describe(user)), field="name")
         if other:
-            self.fail("uid: %d is already used by user %s (%s); nothing was changed"
-                      % (uid, other.pw_name, _describe(other)))
+            raise ValidationError("%d is already used by user %s (%s); nothing was changed"
+                                  % (uid, other.pw_name, _describe(other)), field="uid")
         other = next((g for g in groups if g.gr_gid == gid and g.gr_name != group), None)
         if other:
-            self.fail("gid: %d is already used by group %s; nothing was changed" % (gid, other.gr_name))
+            raise ValidationError("%d is already used by group %s; nothing was changed" % (gid, other.gr_name),
+                                  field="gid")
         cur_group = next((g for g in groups if g.gr_name == group), None)
         groupmod = False
         if cur_group and cur_group.gr_gid != gid:
@@ -268,7 +298,8 @@ class ServiceUser(object):
                    and not [m for m in cur_group.gr_mem if m != name]
                    and not [u for u in users if u.pw_gid == cur_group.gr_gid and u.pw_name != name])
             if not own:
-                self.fail("gid: group %s already exists with GID %d, not %d" % (group, cur_group.gr_gid, gid))
+                raise ValidationError("group %s already exists with GID %d, not %d" % (group, cur_group.gr_gid, gid),
+                                      field="gid")
             groupmod = True
 
         # /etc/subuid and /etc/subgid: this user's entries are keyed by name or UID.
@@ -282,18 +313,19 @@ class ServiceUser(object):
             before_ids[kind] = ", ".join(mine) or "(none)"
             for line, owner, o_start, o_count in rows:
                 if owner is not None and owner not in keys and o_start <= end and start <= o_start + o_count - 1:
-                    self.fail("subid_start: range %d..%d overlaps %s entry %s" % (start, end, path, line))
+                    raise ValidationError("range %d..%d overlaps %s entry %s" % (start, end, path, line),
+                                          field="subid_start")
             if mine != [entry]:
                 subids.append(ManagedFile(path, render_subids(rows, keys, entry), mode=0o644, owner=0, group=0))
 
         if not os.path.isfile(s["shell"]):
-            self.fail("shell: %s does not exist" % s["shell"])
+            raise ValidationError("%s does not exist" % s["shell"], field="shell")
         home_state = _dir_state(s["home"])
         if home_state == "not a directory":
-            self.fail("home: %s exists and is not a directory" % s["home"])
+            raise UnsafePathError("%s exists and is not a directory" % s["home"], field="home")
         claim = home_claim(s["home"], users, name, set([uid] + ([user.pw_uid] if user else [])))
         if claim:
-            self.fail("home: %s; nothing was changed" % claim)
+            raise ValidationError("%s; nothing was changed" % claim, field="home")
         want_home = "%04o %d:%d" % (s["home_mode"], uid, gid)
         linger = self.linger_on()
         manager = self.manager_state(uid) if (s["linger"] and user and s["manager_timeout"]) else None
@@ -334,7 +366,7 @@ class ServiceUser(object):
                 units = ["user@%d.service" % user.pw_uid]
                 if "--uid" in mod:
                     units.append("user-runtime-dir@%d.service" % user.pw_uid)  # the old /run/user/UID
-                self.act(["systemctl", "stop"] + units)
+                self.stop(units)
         if not cur_group:
             self.act(["groupadd", "--gid", str(gid), group])
         elif groupmod:
@@ -362,7 +394,8 @@ class ServiceUser(object):
             # logind does not start the manager if linger was on already, or if it still
             # tears down an earlier user with this UID ("closing"): start it ourselves.
             if self.manager_state(uid) in ("inactive", "failed"):
-                self.act(["systemctl", "start", "--no-block", "user@%d.service" % uid])
+                self.changed = True
+                self.systemctl.start("user@%d.service" % uid, no_block=True)
             self.wait_manager(uid)
         elif s["linger"] and linger and manager in ("inactive", "failed"):
             self.changed = True  # check mode: the manager would be started
@@ -378,11 +411,10 @@ class ServiceUser(object):
             if time.time() >= deadline:
                 break
             time.sleep(POLL)
-        status = self.run(["systemctl", "status", "--no-pager", "--lines=0", unit], check=False)[1]
-        journal = self.run(["journalctl", "--no-pager", "--lines=20", "--unit", unit], check=False)[1]
-        self.fail("manager_timeout: %s not up within %d s (is-active: %s, %s %s)\n%s\n%s" % (
+        raise HostStateError("%s not up within %d s (is-active: %s, %s %s)\n%s\n%s" % (
             unit, self.s["manager_timeout"], state, self.bus(uid),
-            "exists" if os.path.exists(self.bus(uid)) else "missing", status.strip(), journal.strip()))
+            "exists" if os.path.exists(self.bus(uid)) else "missing", self.systemctl.status_text(unit),
+            self.systemctl.journal_tail(unit)), field="manager_timeout")
 
     # -- absent --------------------------------------------------------------
     def absent(self):
@@ -394,15 +426,16 @@ class ServiceUser(object):
         home = os.path.normpath(user.pw_dir) if user else s["home"]
         gid = user.pw_gid if user else None
         if user is not None and not created_here(user, s.get("comment")):
-            self.fail("name: %s is an existing account that selfhost.pi did not create (%s); nothing was changed, "
-                      "selfhost.pi removes only the accounts it made" % (name, _describe(user)))
+            raise ValidationError("%s is an existing account that selfhost.pi did not create (%s); nothing was "
+                                  "changed, selfhost.pi removes only the accounts it made" % (name, _describe(user)),
+                                  field="name")
         if user is None and uid is not None and [u for u in users if u.pw_uid == uid]:
             uid = None  # that UID is another account's now: its manager and subid entries are not ours
         if s.get("remove_home") and home in PROTECTED_PATHS:  # never a service's home, never removed
-            self.fail("home: refusing to remove %s (home of %s)" % (home, name))
+            raise ValidationError("refusing to remove %s (home of %s)" % (home, name), field="home")
         claim = home_claim(home, users, name, set([uid])) if s.get("remove_home") else None
         if claim:
-            self.fail("home: refusing to remove it, %s; nothing was changed" % claim)
+            raise ValidationError("refusing to remove it, %s; nothing was changed" % claim, field="home")
         own = None
         if user:
             own = next((g for g in grp.getgrall() if g.gr_gid == user.pw_gid and g.gr_name == name), None)
@@ -420,7 +453,7 @@ class ServiceUser(object):
         manager = self.manager_state(uid) if user else "inactive"
         home_state = _dir_state(home)
         if s.get("remove_home") and home_state == "not a directory":
-            self.fail("home: %s is not a directory; refusing to remove it" % home)
+            raise UnsafePathError("%s is not a directory; refusing to remove it" % home, field="home")
         remove_home = bool(s.get("remove_home") and home_state)
 
         before = [("user", name if user else "absent")]
@@ -436,10 +469,10 @@ class ServiceUser(object):
 
         if linger:
             self.act(["loginctl", "disable-linger", name])
-        runtime = uid is not None and os.path.isdir(os.path.join(PATHS["run_user"], str(uid)))
+        runtime = uid is not None and os.path.isdir(self.runtime_dir(uid))
         if manager in ("active", "activating", "reloading", "deactivating") or runtime:
             # Synchronous, unlike loginctl terminate-user; userdel refuses a user with processes.
-            self.act(["systemctl", "stop", "user@%d.service" % uid, "user-runtime-dir@%d.service" % uid])
+            self.stop(["user@%d.service" % uid, "user-runtime-dir@%d.service" % uid])
         for managed in subids:
             self.changed = True
             if not self.check_mode:
@@ -463,7 +496,7 @@ class ServiceUser(object):
         present = s["state"] == "present"
         return dict(
             changed=self.changed, name=s["name"], state=s["state"], uid=uid, gid=gid, group=s["group"],
-            home=home, shell=shell, runtime_dir="%s/%d" % (PATHS["run_user"], uid) if uid is not None else None,
+            home=home, shell=shell, runtime_dir=self.runtime_dir(uid) if uid is not None else None,
             subid_start=s.get("subid_start") if present else None,
             subid_count=s.get("subid_count") if present else None,
             linger=s["linger"] if present else False,
@@ -474,11 +507,3 @@ class ServiceUser(object):
     def converge(self):
         return self.present() if self.s["state"] == "present" else self.absent()
 
-
-def converge(module, params):
-    """Validate ``params`` (module options) and converge; fails through ``module.fail_json``."""
-    try:
-        spec = normalize(params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    return ServiceUser(module, spec).converge()

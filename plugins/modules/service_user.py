@@ -268,7 +268,9 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhost.pi.plugins.module_utils.service_user import converge
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
+from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
 def main():
@@ -291,7 +293,14 @@ def main():
         ),
         supports_check_mode=True,
     )
-    module.exit_json(**converge(module, module.params))
+    user = None
+    try:
+        user = ServiceUser(ModuleHost(module), normalize(module.params))
+        result = user.converge()
+    except SelfhostError as exc:
+        fail_module(module, exc, changed=bool(user and user.changed))
+    else:
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""selfhost.pi.service_user against a fake passwd/group database and command runner."""
+"""selfhost.pi.service_user against a fake passwd/group database and command runner.
+
+useradd, usermod, groupadd, loginctl and systemctl change the machine's accounts
+and managers and need root, so they cannot run here: FakeHost stands in for
+them (and for chown) and keeps passwd, group, linger and the user managers in
+memory. /etc/subuid, /etc/subgid, the linger directory, /run/user and the homes
+are real files in a temporary directory.
+"""
 import grp
 import os
 import pwd
@@ -35,7 +42,8 @@ class FakeHost:
         for key in ("linger", "run_user"):
             (tmp_path / key).mkdir()
         monkeypatch.setattr(su, "PATHS", dict(subuid=str(tmp_path / "subuid"), subgid=str(tmp_path / "subgid"),
-                                              linger=str(tmp_path / "linger"), run_user=str(tmp_path / "run_user")))
+                                              linger=str(tmp_path / "linger"),
+                                              bus=str(tmp_path / "run_user" / "%d" / "bus")))
         self.clock = [0.0]
         monkeypatch.setattr(su, "time", types.SimpleNamespace(
             time=lambda: self.clock[0], sleep=lambda s: self.clock.__setitem__(0, self.clock[0] + s)))
@@ -114,7 +122,7 @@ class FakeHost:
                 self.start(uid)
             elif rest[0] == "stop":
                 self.active.discard(uid)
-                run_dir = os.path.join(su.PATHS["run_user"], str(uid))
+                run_dir = os.path.join(str(self.tmp / "run_user"), str(uid))
                 if os.path.isdir(run_dir):
                     shutil.rmtree(run_dir)
             elif rest[0] == "status":
@@ -126,8 +134,8 @@ class FakeHost:
     def start(self, uid):
         if self.manager_starts:
             self.active.add(uid)
-            os.makedirs(os.path.join(su.PATHS["run_user"], str(uid)), exist_ok=True)
-            open(os.path.join(su.PATHS["run_user"], str(uid), "bus"), "w").close()
+            os.makedirs(os.path.join(str(self.tmp / "run_user"), str(uid)), exist_ok=True)
+            open(os.path.join(str(self.tmp / "run_user"), str(uid), "bus"), "w").close()
 
 
 @pytest.fixture
@@ -334,7 +342,7 @@ def test_parse_mode():
     assert su.parse_mode("0750") == 0o750
     assert su.parse_mode("750") == 0o750
     assert su.parse_mode(0o700) == 0o700
-    with pytest.raises(ValueError, match="^home_mode: "):
+    with pytest.raises(su.ValidationError, match="^home_mode: "):
         su.parse_mode(0o17777)
 
 
@@ -473,3 +481,20 @@ def test_an_empty_comment_is_never_a_mark(monkeypatch, host):
     failed, result = run(monkeypatch, host, name="admin", uid=1001, comment="", shell="/bin/sh")
     assert failed and result["msg"].startswith("name: admin is an existing account that selfhost.pi did not create")
     assert host.users["admin"] == [1001, 1001, "", "/home/admin", "/bin/bash"]
+
+
+# -- the services module runs the same code through ModuleHost(module).checked() --------------------
+
+@pytest.mark.parametrize("name, uid, msg", [
+    ("pi", 1000, "services[0] (pi): name: pi is an existing account that selfhost.pi did not create"),
+    ("www-data", 33, "services[0].uid: 33 is below 1000"),
+])
+def test_services_module_refuses_a_takeover(monkeypatch, host, name, uid, msg):
+    from ansible_collections.selfhost.pi.plugins.modules import services
+    entry = list(host.users[name])
+    spec = {"name": name, "uid": uid, "image": "localhost/%s:1" % name, "publish_ports": ["127.0.0.1:8001:8080"]}
+    host.calls = []
+    failed, result = run_module(monkeypatch, services, {"services": [spec]})
+    assert failed and result["msg"].startswith("nothing was changed: ")
+    assert msg in result["msg"], result["msg"]
+    assert_untouched(host, name, entry)
