@@ -212,6 +212,45 @@ def _text(pairs):
     return "".join("%s: %s\n" % (k, str(v).lower() if isinstance(v, bool) else v) for k, v in pairs)
 
 
+class Plan(object):
+    """What ``ServiceUser.plan()`` found for one account and what ``apply()`` would do.
+
+    Found (the diff's "before"): ``user`` (the passwd entry, or None),
+    ``group`` (the group named like the spec's, or None), ``user_group``
+    (name of the account's primary group), ``home_state`` ("MODE UID:GID", or
+    None when missing), ``subid_lines`` (this user's entries per file),
+    ``linger`` (on now) and ``manager`` (state of user@UID.service, None when
+    not looked at).
+
+    To do, in the order ``apply()`` runs it: ``stop`` (units to stop first when
+    running: usermod refuses to renumber or re-home a busy user), ``commands``
+    (groupadd or groupmod, then useradd or usermod), ``home`` (create the home
+    or fix its mode and owner), ``subids`` (ManagedFile per file),
+    ``set_linger`` (the loginctl command) and ``start_manager`` (linger is on
+    but the manager is stopped). Apply starts a stopped manager and waits for
+    it whenever linger and a timeout are wanted.
+    """
+
+    def __init__(self):
+        self.user = None
+        self.group = None
+        self.user_group = "-"
+        self.home_state = None
+        self.subid_lines = {}
+        self.linger = False
+        self.manager = None
+        self.stop = []
+        self.commands = []
+        self.home = False
+        self.subids = []
+        self.set_linger = None
+        self.start_manager = False
+
+    @property
+    def changed(self):
+        return bool(self.commands or self.home or self.subids or self.set_linger or self.start_manager)
+
+
 class ServiceUser(object):
     """Converge one service account; see the module documentation for the contract."""
 
@@ -271,13 +310,25 @@ class ServiceUser(object):
     def subid_files(self):
         return [(kind, PATHS[kind], parse_subids(read_text(PATHS[kind]))) for kind in ("subuid", "subgid")]
 
-    # -- present -------------------------------------------------------------
+    # -- present: plan, diff, apply ------------------------------------------
     def present(self):
+        """Plan; then, outside check mode, apply. Return the module result."""
+        plan = self.plan()
+        if self.check_mode:
+            self.changed = plan.changed
+        else:
+            self.apply(plan)
+        s = self.s
+        return self.result(s["uid"], s["gid"], s["home"], s["shell"], self.diff(plan))
+
+    def plan(self):
+        """Read the host, refuse what must not be done, and return the Plan; changes nothing."""
         s = self.s
         name, uid, gid, group = s["name"], s["uid"], s["gid"], s["group"]
         users = pwd.getpwall()
         groups = grp.getgrall()
-        user = next((u for u in users if u.pw_name == name), None)
+        plan = Plan()
+        user = plan.user = next((u for u in users if u.pw_name == name), None)
         other = next((u for u in users if u.pw_uid == uid and u.pw_name != name), None)
         if user is not None and not created_here(user, s["comment"]):
             # Never touch an account selfhost.pi did not make (Debian's system users, a login user).
@@ -290,7 +341,7 @@ class ServiceUser(object):
         if other:
             raise ValidationError("%d is already used by group %s; nothing was changed" % (gid, other.gr_name),
                                   field="gid")
-        cur_group = next((g for g in groups if g.gr_name == group), None)
+        cur_group = plan.group = next((g for g in groups if g.gr_name == group), None)
         groupmod = False
         if cur_group and cur_group.gr_gid != gid:
             # Renumber only the user's own group that nobody else uses.
@@ -307,31 +358,32 @@ class ServiceUser(object):
         start, count = s["subid_start"], s["subid_count"]
         end = start + count - 1
         entry = "%s:%d:%d" % (name, start, count)
-        subids, before_ids = [], {}
         for kind, path, rows in self.subid_files():
             mine = [line for line, owner, _s, _c in rows if owner in keys]
-            before_ids[kind] = ", ".join(mine) or "(none)"
+            plan.subid_lines[kind] = ", ".join(mine) or "(none)"
             for line, owner, o_start, o_count in rows:
                 if owner is not None and owner not in keys and o_start <= end and start <= o_start + o_count - 1:
                     raise ValidationError("range %d..%d overlaps %s entry %s" % (start, end, path, line),
                                           field="subid_start")
             if mine != [entry]:
-                subids.append(ManagedFile(path, render_subids(rows, keys, entry), mode=0o644, owner=0, group=0))
+                plan.subids.append(ManagedFile(path, render_subids(rows, keys, entry), mode=0o644, owner=0, group=0))
 
         if not os.path.isfile(s["shell"]):
             raise ValidationError("%s does not exist" % s["shell"], field="shell")
-        home_state = _dir_state(s["home"])
-        if home_state == "not a directory":
+        plan.home_state = _dir_state(s["home"])
+        if plan.home_state == "not a directory":
             raise UnsafePathError("%s exists and is not a directory" % s["home"], field="home")
         claim = home_claim(s["home"], users, name, set([uid] + ([user.pw_uid] if user else [])))
         if claim:
             raise ValidationError("%s; nothing was changed" % claim, field="home")
-        want_home = "%04o %d:%d" % (s["home_mode"], uid, gid)
-        linger = self.linger_on()
-        manager = self.manager_state(uid) if (s["linger"] and user and s["manager_timeout"]) else None
+        plan.home = plan.home_state != self.wanted_home()
+        plan.linger = self.linger_on()
+        if s["linger"] and user and s["manager_timeout"]:
+            plan.manager = self.manager_state(uid)
 
         mod = []
         if user:
+            plan.user_group = dict((g.gr_gid, g.gr_name) for g in groups).get(user.pw_gid, "-")
             for flag, current, wanted in (("--uid", user.pw_uid, uid), ("--home", user.pw_dir, s["home"]),
                                           ("--shell", user.pw_shell, s["shell"]),
                                           ("--comment", user.pw_gecos, s["comment"])):
@@ -340,66 +392,82 @@ class ServiceUser(object):
             # groupmod renumbers the primary GID of the group's users itself.
             if user.pw_gid != gid and not (groupmod and user.pw_gid == cur_group.gr_gid):
                 mod += ["--gid", str(gid)]
+        if "--uid" in mod or "--home" in mod:
+            # usermod refuses to renumber or re-home a user with running processes.
+            plan.stop = ["user@%d.service" % user.pw_uid]
+            if "--uid" in mod:
+                plan.stop.append("user-runtime-dir@%d.service" % user.pw_uid)  # the old /run/user/UID
+        if not cur_group:
+            plan.commands.append(["groupadd", "--gid", str(gid), group])
+        elif groupmod:
+            plan.commands.append(["groupmod", "--gid", str(gid), group])
+        if not user:
+            plan.commands.append(["useradd", "--uid", str(uid), "--gid", str(gid), "--home-dir", s["home"],
+                                  "--shell", s["shell"], "--comment", s["comment"], "--no-create-home",
+                                  "--no-user-group", "--no-log-init", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0",
+                                  name])
+        elif mod:
+            plan.commands.append(["usermod"] + mod + [name])
+        if s["linger"] != plan.linger:
+            plan.set_linger = ["loginctl", "enable-linger" if s["linger"] else "disable-linger", name]
+        # Linger was on already but the manager is stopped: apply starts it.
+        plan.start_manager = bool(s["linger"] and plan.linger and plan.manager in ("inactive", "failed"))
+        return plan
 
-        # Diff: a readable account summary before and after.
-        gname = dict((g.gr_gid, g.gr_name) for g in groups)
+    def wanted_home(self):
+        s = self.s
+        return "%04o %d:%d" % (s["home_mode"], s["uid"], s["gid"])
+
+    def diff(self, plan):
+        """The account summary before (what plan found) and after (what the spec asks), one KEY: VALUE a line."""
+        s = self.s
+        name, user, group = s["name"], plan.user, plan.group
         before = [("user", name if user else "absent")]
         if user:
-            before += [("uid", user.pw_uid), ("gid", user.pw_gid), ("group", gname.get(user.pw_gid, "-")),
+            before += [("uid", user.pw_uid), ("gid", user.pw_gid), ("group", plan.user_group),
                        ("home", user.pw_dir), ("shell", user.pw_shell), ("comment", user.pw_gecos)]
-        elif cur_group:
-            before += [("group", "%s (gid %d)" % (group, cur_group.gr_gid))]
-        before += [("home_dir", "%s %s" % (s["home"], home_state or "missing")),
-                   ("subuid", before_ids["subuid"]), ("subgid", before_ids["subgid"]), ("linger", linger)]
-        after = [("user", name), ("uid", uid), ("gid", gid), ("group", group), ("home", s["home"]),
-                 ("shell", s["shell"]), ("comment", s["comment"]), ("home_dir", "%s %s" % (s["home"], want_home)),
+        elif group:
+            before += [("group", "%s (gid %d)" % (group.gr_name, group.gr_gid))]
+        before += [("home_dir", "%s %s" % (s["home"], plan.home_state or "missing")),
+                   ("subuid", plan.subid_lines["subuid"]), ("subgid", plan.subid_lines["subgid"]),
+                   ("linger", plan.linger)]
+        entry = "%s:%d:%d" % (name, s["subid_start"], s["subid_count"])
+        after = [("user", name), ("uid", s["uid"]), ("gid", s["gid"]), ("group", s["group"]), ("home", s["home"]),
+                 ("shell", s["shell"]), ("comment", s["comment"]),
+                 ("home_dir", "%s %s" % (s["home"], self.wanted_home())),
                  ("subuid", entry), ("subgid", entry), ("linger", s["linger"])]
-        if manager is not None:
-            before.append(("manager", manager))
+        if plan.manager is not None:
+            before.append(("manager", plan.manager))
         if s["linger"] and s["manager_timeout"]:
             after.append(("manager", "active"))
+        return dict(before=_text(before), after=_text(after))
 
-        # Act.
-        if ("--uid" in mod or "--home" in mod) and not self.check_mode:
-            # usermod refuses to renumber or re-home a user with running processes.
-            if self.manager_state(user.pw_uid) in ("active", "activating", "reloading"):
-                units = ["user@%d.service" % user.pw_uid]
-                if "--uid" in mod:
-                    units.append("user-runtime-dir@%d.service" % user.pw_uid)  # the old /run/user/UID
-                self.stop(units)
-        if not cur_group:
-            self.act(["groupadd", "--gid", str(gid), group])
-        elif groupmod:
-            self.act(["groupmod", "--gid", str(gid), group])
-        if not user:
-            self.act(["useradd", "--uid", str(uid), "--gid", str(gid), "--home-dir", s["home"],
-                      "--shell", s["shell"], "--comment", s["comment"], "--no-create-home", "--no-user-group",
-                      "--no-log-init", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name])
-        elif mod:
-            self.act(["usermod"] + mod + [name])
-        if home_state != want_home:
+    def apply(self, plan):
+        """Run the plan's steps in order; ``self.changed`` turns true before the first one runs."""
+        s = self.s
+        uid, gid = s["uid"], s["gid"]
+        if plan.stop and self.manager_state(plan.user.pw_uid) in ("active", "activating", "reloading"):
+            self.stop(plan.stop)
+        for args in plan.commands:
+            self.act(args)
+        if plan.home:
             self.changed = True
-            if not self.check_mode:
-                parent = os.path.dirname(s["home"])
-                if not os.path.isdir(parent):
-                    os.makedirs(parent, 0o755)
-                ensure_directory(s["home"], s["home_mode"], uid, gid)
-        for managed in subids:
+            parent = os.path.dirname(s["home"])
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o755)
+            ensure_directory(s["home"], s["home_mode"], uid, gid)
+        for managed in plan.subids:
             self.changed = True
-            if not self.check_mode:
-                managed.apply()
-        if s["linger"] != linger:
-            self.act(["loginctl", "enable-linger" if s["linger"] else "disable-linger", name])
-        if s["linger"] and s["manager_timeout"] and not self.check_mode:
+            managed.apply()
+        if plan.set_linger:
+            self.act(plan.set_linger)
+        if s["linger"] and s["manager_timeout"]:
             # logind does not start the manager if linger was on already, or if it still
             # tears down an earlier user with this UID ("closing"): start it ourselves.
             if self.manager_state(uid) in ("inactive", "failed"):
                 self.changed = True
                 self.systemctl.start("user@%d.service" % uid, no_block=True)
             self.wait_manager(uid)
-        elif s["linger"] and linger and manager in ("inactive", "failed"):
-            self.changed = True  # check mode: the manager would be started
-        return self.result(uid, gid, s["home"], s["shell"], before, after)
 
     def wait_manager(self, uid):
         unit = "user@%d.service" % uid
@@ -488,10 +556,12 @@ class ServiceUser(object):
             self.changed = True
             if not self.check_mode:
                 shutil.rmtree(home)
-        return self.result(uid, gid, home, user.pw_shell if user else None, before, after)
+        return self.result(uid, gid, home, user.pw_shell if user else None,
+                           dict(before=_text(before), after=_text(after)))
 
     # -- result ----------------------------------------------------------------
-    def result(self, uid, gid, home, shell, before, after):
+    def result(self, uid, gid, home, shell, diff):
+        """The module result; the diff's after is the before when nothing changed."""
         s = self.s
         present = s["state"] == "present"
         return dict(
@@ -501,9 +571,8 @@ class ServiceUser(object):
             subid_count=s.get("subid_count") if present else None,
             linger=s["linger"] if present else False,
             diff=dict(before_header="service user %s" % s["name"], after_header="service user %s" % s["name"],
-                      before=_text(before), after=_text(after if self.changed else before)),
+                      before=diff["before"], after=diff["after"] if self.changed else diff["before"]),
         )
 
     def converge(self):
         return self.present() if self.s["state"] == "present" else self.absent()
-

@@ -17,6 +17,8 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_user as su
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError
+from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
 from ansible_collections.selfhost.pi.plugins.modules import service_user
 
 from .helpers import run_module
@@ -38,6 +40,7 @@ class FakeHost:
         self.manager_starts = True
         self.linger_starts = True  # logind starts the manager on enable-linger
         self.calls = []
+        self.failing = set()  # commands that exit 1
         self.owners = {}
         for key in ("linger", "run_user"):
             (tmp_path / key).mkdir()
@@ -83,6 +86,8 @@ class FakeHost:
     def run(self, args):
         self.calls.append(list(args))
         cmd, rest = args[0], list(args[1:])
+        if cmd in self.failing:
+            return 1, "", "%s: simulated failure\n" % cmd
         name = rest[-1]
         opts = dict(zip(rest[:-1:2], rest[1:-1:2]))
         if cmd == "groupadd":
@@ -498,3 +503,77 @@ def test_services_module_refuses_a_takeover(monkeypatch, host, name, uid, msg):
     assert failed and result["msg"].startswith("nothing was changed: ")
     assert msg in result["msg"], result["msg"]
     assert_untouched(host, name, entry)
+
+
+
+# -- plan, diff, apply on a Host (what the services module does) -------------------------------------
+
+class FakeCommandHost(Host):
+    """A Host whose commands go to FakeHost (useradd & co. cannot run here)."""
+
+    def __init__(self, fake):
+        self.fake = fake
+        self.warnings = []
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        return self.fake.run(argv)
+
+    def which(self, name, required=False):
+        return name
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+def spec(host, **args):
+    args.setdefault("name", "svc")
+    args.setdefault("home", host.home(args["name"]))
+    return su.normalize(args)
+
+
+def test_plan_reads_only_and_apply_runs_the_steps(host):
+    user = su.ServiceUser(FakeCommandHost(host), spec(host, uid=2001))
+    plan = user.plan()
+    assert plan.changed and not user.changed
+    assert host.changing_calls() == [] and "svc" not in host.users and not os.path.exists(host.home())
+    assert [c[0] for c in plan.commands] == ["groupadd", "useradd"]
+    assert plan.home and len(plan.subids) == 2 and plan.set_linger == ["loginctl", "enable-linger", "svc"]
+    assert plan.stop == [] and not plan.start_manager
+    diff = user.diff(plan)
+    assert "user: absent" in diff["before"] and "uid: 2001" in diff["after"]
+
+    user.apply(plan)
+    assert user.changed and host.users["svc"][0] == 2001 and 2001 in host.active
+    assert [c[0] for c in host.changing_calls()] == ["groupadd", "useradd", "loginctl"]
+
+    again = su.ServiceUser(FakeCommandHost(host), spec(host, uid=2001))
+    plan = again.plan()
+    assert not plan.changed
+    assert again.diff(plan)["before"] == again.diff(plan)["after"]
+
+
+def test_renumbering_plans_a_stop_of_the_old_manager(monkeypatch, host):
+    run(monkeypatch, host, uid=2001)
+    plan = su.ServiceUser(FakeCommandHost(host), spec(host, uid=2002)).plan()
+    assert plan.stop == ["user@2001.service", "user-runtime-dir@2001.service"]
+    assert plan.commands == [["groupmod", "--gid", "2002", "svc"], ["usermod", "--uid", "2002", "svc"]]
+
+
+def test_a_checked_host_plans_and_never_applies(host):
+    result = su.ServiceUser(FakeCommandHost(host).checked(), spec(host, uid=2001)).converge()
+    assert result["changed"] and "useradd" not in result["diff"]["after"]
+    assert host.changing_calls() == [] and "svc" not in host.users
+
+
+def test_a_failing_command_raises_and_the_module_reports_it(monkeypatch, host):
+    host.failing = {"useradd"}
+    user = su.ServiceUser(FakeCommandHost(host), spec(host, uid=2001))
+    with pytest.raises(CommandError, match=r"^useradd --uid 2001 .* failed \(rc=1\): useradd: simulated failure$"):
+        user.converge()
+    assert user.changed  # groupadd ran
+
+    del host.groups["svc"]
+    failed, result = run(monkeypatch, host, uid=2001)
+    assert failed and result["changed"] and result["rc"] == 1
+    assert result["msg"].startswith("useradd --uid 2001")
+    assert result["cmd"][0] == "useradd" and "simulated failure" in result["stderr"]
