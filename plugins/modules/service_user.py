@@ -47,6 +47,7 @@ options:
         C(/etc/subuid) and C(/etc/subgid) entries, runs C(userdel) (without C(-r)), deletes the group
         named like the user if it was the user's primary group and nobody else uses it, and deletes the
         home directory only with O(remove_home=true).
+      - V(absent) refuses an account that selfhost.pi did not create (see O(comment)), naming C(name).
     type: str
     choices: [present, absent]
     default: present
@@ -139,7 +140,8 @@ options:
   remove_home:
     description:
       - Only with O(state=absent). Also delete the home directory and everything in it (the service's data).
-      - Without it the data stays. System directories (C(/), C(/home), C(/var)...) are never removed.
+      - Without it the data stays. System directories (C(/), C(/home), C(/var)...) are never removed, nor is
+        a directory that is another account's home or belongs to another account (an error naming C(home)).
     type: bool
     default: false
 attributes:
@@ -150,11 +152,15 @@ attributes:
     support: full
     description: Shows an account summary (uid, gid, group, home, shell, subuid, subgid, linger, manager) before and after.
 notes:
-  - Fails before changing anything, with a message starting with the option name and saying that nothing was
-    changed, on an invalid O(name) or O(group), an existing account named O(name) that selfhost.pi did not
-    create (C(name)), O(uid) or O(gid) outside 1000..65533 or taken, a O(home) that is another account's, a
-    bad O(home_mode), a missing O(shell), an overlapping or too large subordinate range (O(subid_start)), or
-    O(remove_home) with O(state=present).
+  - Fails before changing anything, with a message starting with the option name, on an invalid O(name) or
+    O(group), an existing account named O(name) that selfhost.pi did not create (C(name)), O(uid) or O(gid)
+    outside 1000..65533 or taken, a O(home) that is another account's, a bad O(home_mode), a missing O(shell),
+    an overlapping or too large subordinate range (O(subid_start)), or O(remove_home) with O(state=present).
+    A refused account, UID, GID or home is described (UID, comment, home, shell) and the message says that
+    nothing was changed.
+  - Errors are one sentence starting with the option at fault. A command that fails (C(useradd), C(usermod),
+    C(systemctl)...) fails the module with its C(cmd), C(rc), C(stdout) and C(stderr), and C(changed) says
+    whether an earlier step already changed the host.
   - Creates users with C(useradd --no-create-home --no-user-group -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0)
     so that useradd does not allocate a subordinate range of its own.
   - C(/etc/subuid) and C(/etc/subgid) are rewritten atomically (mode 0644, root:root); entries of other
