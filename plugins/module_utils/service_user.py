@@ -5,10 +5,19 @@
 
 ``normalize(params)`` checks and completes the options (raises
 ``ValidationError`` naming the option); ``ServiceUser(host, spec).converge()``
-reads the account, /etc/subuid, /etc/subgid and the linger flag, checks for
-conflicts, and only then runs groupadd/useradd/usermod/loginctl... It returns
-the result dict of the ``selfhost.pi.service_user`` module, so a module that
-converges many services can call it once per service.
+returns the result dict of the ``selfhost.pi.service_user`` module, so a
+module that converges many services can call it once per service. For
+``state=present`` it is three steps:
+
+- ``plan()`` reads the account, /etc/subuid, /etc/subgid, the linger flag and
+  the user manager, refuses conflicts and accounts the collection did not
+  create (see ``created_here``), and returns a :class:`Plan`; it changes
+  nothing;
+- ``diff(plan)`` is the account summary before and after, as text;
+- ``apply(plan)`` runs groupadd/useradd/usermod, makes the home, writes the
+  subordinate ranges, sets linger and waits for the user manager.
+
+Check mode is plan and diff only.
 
 ``host`` is a :mod:`host` object: ``ModuleHost(module)`` in a module,
 ``ModuleHost(module).checked()`` for a plan in check mode. Failures raise
