@@ -21,6 +21,7 @@ __metaclass__ = type
 import os
 import shutil
 import subprocess
+import sys
 
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
 
@@ -39,6 +40,12 @@ def as_user_argv(user, argv, env=None, runuser=RUNUSER):
     if env:
         prefix += ["env"] + ["%s=%s" % (k, v) for k, v in sorted(env.items())]
     return prefix + list(argv)
+
+
+def _stdout(msg):
+    """A host program's log line: systemd puts its standard output in the journal."""
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
 
 
 def _tail(text, lines=5):
@@ -131,14 +138,14 @@ class ModuleHost(Host):
 class ProcessHost(Host):
     """A host program's own process (never check mode); warnings go to the journal via stdout."""
 
-    def __init__(self, log=print):
-        self.log = log
+    def __init__(self, log=None):
+        self.log = log or _stdout
 
     def _run(self, argv, data=None, cwd=None, env=None):
         environ = dict(os.environ)
         environ.update(env or {})
         proc = subprocess.run(argv, input=data, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True)
+                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def warn(self, msg):
