@@ -8,7 +8,10 @@ must install from that list, not from a hand-written one.
 """
 import ast
 import os
+import shlex
+import subprocess
 
+import jinja2
 import pytest
 import yaml
 
@@ -143,3 +146,41 @@ def test_the_service_roles_paths_are_the_constants():
     assert values["__service_updates_config_dir"] == constants.UPDATES_CONFIG_DIR
     assert values["__service_updates_state_dir"] == constants.UPDATES_STATE_DIR
     assert values["service_request_dir"] == constants.REQUEST_DIR
+
+
+# -- roles/webhook: its paths and its one host program ---------------------------
+def test_the_webhook_roles_paths_are_the_constants():
+    values = role_vars("webhook")
+    assert values["__webhook_etc_dir"] == constants.ETC_DIR
+    assert values["__webhook_libexec_dir"] == constants.LIBEXEC_DIR
+    assert resolve("{{ webhook_request_dir }}", "webhook") == constants.REQUEST_DIR
+    assert resolve("{{ webhook_hooks_file }}", "webhook").startswith(constants.ETC_DIR + "/")
+    assert resolve("{{ webhook_request_command }}", "webhook") == constants.LIBEXEC_DIR + "/selfhost-hook-request"
+
+
+def render_hook_request(request_dir):
+    """The request command as the role templates it (Ansible's quote filter is shlex.quote)."""
+    env = jinja2.Environment(keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["quote"] = shlex.quote
+    with open(os.path.join(ROOT, "roles", "webhook", "templates", "selfhost-hook-request.j2")) as handle:
+        return env.from_string(handle.read()).render(webhook_request_dir=request_dir)
+
+
+def test_the_hook_request_command_writes_where_the_role_says(tmp_path):
+    """It used to write to /var/lib/selfhost-pi/requests whatever webhook_request_dir said."""
+    spool = tmp_path / "my requests"
+    (spool / "deploy-docs").mkdir(parents=True)
+    program = tmp_path / "selfhost-hook-request"
+    program.write_text(render_hook_request(str(spool)))
+    result = subprocess.run(["sh", str(program), "deploy-docs"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout == "request queued for deploy-docs\n", result.stderr
+    (entry,) = os.listdir(str(spool / "deploy-docs"))
+    assert os.stat(str(spool / "deploy-docs" / entry)).st_mode & 0o777 == 0o640
+    for bad in ("", "../deploy-docs", ".hidden", "a/b"):
+        assert subprocess.run(["sh", str(program), bad], capture_output=True).returncode == 2
+
+
+def test_the_hook_request_command_is_unchanged_for_the_default_dir():
+    """Converged hosts keep the file they have (changed=0)."""
+    rendered = render_hook_request(constants.REQUEST_DIR)
+    assert "\ndir=/var/lib/selfhost-pi/requests/$1\n" in rendered and rendered.endswith('queued for $1"\n')
