@@ -171,8 +171,9 @@ def _age_seconds(path, now):
         raise
 
 
-def run(host, name, config, now=None, log=print):
-    """One run of the runner for service ``name``; return the exit status (0 done or nothing to do, 1 failed)."""
+def run(host, name, config, log, now=None):
+    """One run of the runner for service ``name``, ``log`` taking each line for the journal; return the exit
+    status (0 done or nothing to do, 1 failed)."""
     now = now or datetime.datetime.now()
     state_dir = config["state_dir"]
     if not os.path.isdir(state_dir):
@@ -217,6 +218,6 @@ def run(host, name, config, now=None, log=print):
     return 1 if bad else 0
 
 
-def main(host, name, log=print, config_dir=None):
+def main(host, name, log, config_dir=None):
     """What ``selfhost-update NAME`` does; SelfhostError reaches the caller."""
     return run(host, name, load_config(config_path(name, config_dir)), log=log)

@@ -69,7 +69,7 @@ def config(paths, **extra):
 
 def run(paths, fake, now=SUN_0400, **extra):
     lines = []
-    rc = update_runner.run(fake, "app", config(paths, **extra), now=now, log=lines.append)
+    rc = update_runner.run(fake, "app", config(paths, **extra), lines.append, now=now)
     return rc, lines
 
 
