@@ -62,6 +62,8 @@ options:
     description:
       - Upstream URL to reverse-proxy C(location /) to, for example V(http://127.0.0.1:8080) or a Unix socket
         V(http://unix:/run/app/app.sock:). Must start with V(http://) or V(https://).
+      - A constant; nginx variables (C($)) are refused, because they let the client choose the upstream
+        (V(http://127.0.0.1:$http_x_port) would proxy to any port of the host's loopback).
       - Maps to nginx C(proxy_pass), see U(https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass).
       - Mutually exclusive with O(root); exactly one of them is required with O(state=present).
       - A proxied site gets at server level (so extra locations in O(directives) inherit them) C(proxy_http_version 1.1),
@@ -130,13 +132,18 @@ options:
     description:
       - Extra raw directives inside C(server {}), for what the options do not cover, for example
         V(location /ws/ { proxy_pass http://127.0.0.1:8081; proxy_read_timeout 1h; }) or V(add_header X-Frame-Options DENY;).
-      - Each entry must end with C(;) or C(}) and balance its braces. Rendered in order after the generated directives.
+      - Each entry must be whole directives and blocks as nginx reads them, so that it can neither close the
+        C(server) block nor leave a block open; every directive ends with C(;) or its block's C(}).
+        The check splits the entry into words the way nginx does (C(src/core/ngx_conf_file.c)); quotes and a
+        backslash escape as in nginx, and C(#) starts a comment only where a word starts (C(a#b) is one word).
+        Control characters other than tab and newline are refused.
+      - Rendered in order after the generated directives.
     type: list
     elements: str
     default: []
   location_directives:
     description:
-      - Extra raw directives inside the main C(location / {}), each ending with C(;) or C(}).
+      - Extra raw directives inside the main C(location / {}), checked as O(directives) are.
       - C(proxy_set_header) is refused here; use O(proxy_headers), because any C(proxy_set_header) at location level
         makes nginx drop all the ones inherited from server level.
     type: list

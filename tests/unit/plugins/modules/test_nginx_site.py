@@ -217,11 +217,51 @@ def test_wrong_symlink_and_mode_are_fixed(monkeypatch, host):
     (dict(PROXY, directives=["location / { }}"]), "directives[0]:"),
     (dict(PROXY, location_directives=["proxy_set_header X y;"]), "location_directives[0]:"),
     (dict(PROXY, access_log="/x; evil"), "access_log:"),
+    # nginx reads "#" as a comment only where a word starts: "a#" is a word, so these close
+    # the server block (and open another one) or leave a block open behind the check's back.
+    (dict(PROXY, directives=["add_header X-A a#; } server { listen 127.0.0.1:8081; server_name evil.test;"]),
+     "directives[0]:"),
+    (dict(PROXY, directives=["add_header X-A a#{ ;"]), "directives[0]:"),
+    (dict(PROXY, directives=["location /a { return 200 a#; } }"]), "directives[0]:"),
+    (dict(PROXY, location_directives=["return 200 a#; } location /admin { allow all;"]), "location_directives[0]:"),
+    (dict(PROXY, directives=["add_header X \"a}\"; }"]), "directives[0]:"),
+    (dict(PROXY, directives=["add_header X a}; location /b { return 200;"]), "directives[0]:"),
+    (dict(PROXY, directives=["gzip on;\r}"]), "directives[0]:"),
+    (dict(PROXY, location_directives=["gzip on; proxy_set_header X y;"]), "location_directives[0]:"),
+    # A variable in proxy_pass lets the client choose the upstream: an open proxy to every loopback port.
+    (dict(PROXY, proxy_pass="http://127.0.0.1:$http_x_port"), "proxy_pass:"),
+    (dict(PROXY, proxy_pass="http://$http_host"), "proxy_pass:"),
 ])
 def test_bad_input_fails_naming_the_field_before_touching_anything(monkeypatch, host, args, field):
     failed, result = run_module(monkeypatch, nginx_site, args)
     assert failed and field in result["msg"], result["msg"]
     assert listing(host) == [] and host.calls == []
+
+
+@pytest.mark.parametrize("directive", [
+    "add_header X-A a#b;",                       # "#" inside a word is not a comment
+    'add_header X-A "a } { ; #";',               # nor anything inside quotes
+    "add_header X-A 'it\\'s';",
+    "add_header X-A a\\;b;",                    # an escaped ";" is part of the word
+    "gzip on; # a comment with } and {",
+    "location ~* \\.(css|js)$ {\n    expires 7d;\n}",
+    "location /a { location /a/b { return 204; } }",
+])
+def test_raw_directives_nginx_reads_as_whole_are_accepted(directive):
+    params = dict((k, v.get("default")) for k, v in nginx_utils.site_argument_spec().items())
+    params.update(PROXY, directives=[directive], location_directives=[directive.replace("location /a", "location /l")])
+    assert nginx_utils.validate_site(params) == []
+
+
+def test_read_statements_follows_nginx():
+    read = nginx_utils.read_statements
+    assert read("add_header X a#; } server {") == [(["add_header", "X", "a#"], ";"), ([], "}"), (["server"], "{")]
+    assert read('return 200 "a\\"b";') == [(["return", "200", 'a"b'], ";")]
+    assert read("a b\n# c }\nd;") == [(["a", "b", "d"], ";")]
+    assert read("a x}") == [(["a", "x}"], None)]
+    for bad in ("; a;", 'a "b"c;', "a 'b;", "a }"):
+        with pytest.raises(ValueError):
+            read(bad)
 
 
 def test_render_is_deterministic():
