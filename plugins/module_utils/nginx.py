@@ -12,6 +12,9 @@ configuration: it is reloaded only after a passing test.
 
 Plain functions and classes, so a module that converges many sites at once can
 validate them all, apply them together, run ``nginx -t`` once and reload once.
+Validation and rendering are pure; applying takes a :mod:`host` object, raises
+:mod:`errors` (never ``fail_json``) and reloads nginx through
+:class:`systemd.Systemctl`, never restarting it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,13 +25,17 @@ import binascii
 import os
 import re
 
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 CONF_DIR = "/etc/nginx"
 FILE_MODE = 0o644
 FILE_OWNER = "root"
 FILE_GROUP = "root"
 HEADER = "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\n"
+UNIT = "nginx.service"
 
 DEFAULT_PROXY_HEADERS = (
     ("Host", "$host"),
@@ -49,7 +56,7 @@ def site_argument_spec():
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         server_name=dict(type="list", elements="str"),
-        listen=dict(type="list", elements="str", default=["80", "[::]:80"]),
+        listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
         proxy_pass=dict(type="str", no_log=False),
         root=dict(type="path"),
         index=dict(type="list", elements="str", default=["index.html"]),
@@ -435,13 +442,12 @@ class Site(object):
         ]
 
     def check_layout(self):
-        """An error message when Debian's sites-* directories are missing, else None."""
+        """Raise HostStateError when Debian's sites-* directories are missing."""
         for directory in (os.path.dirname(self.path), os.path.dirname(self.enabled_path)):
             if not os.path.isdir(directory):
-                return "%s does not exist: install Debian's nginx package first" % directory
-        return None
+                raise HostStateError("%s does not exist: install Debian's nginx package first" % directory)
 
-    def stage(self, module, rollback):
+    def stage(self, rollback):
         """Put the wanted state in place, saving what it replaces in ``rollback``."""
         if self.file is None:
             for path in (self.enabled_path, self.path):
@@ -475,79 +481,85 @@ def nginx_errors(output):
     return "; ".join(line for line in lines if line)
 
 
-def nginx_test(module):
-    """Run ``nginx -t``; return (rc, stdout, stderr)."""
-    nginx = module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
-    return module.run_command([nginx, "-t"])
+def nginx_test(host):
+    """Run ``nginx -t``; return (rc, stdout, stderr). Raises HostStateError when nginx is missing."""
+    return host.run([host.which("nginx", required=True), "-t"], check=False)
 
 
-def reload_nginx(module, unit="nginx.service"):
+def reload_nginx(host, unit=UNIT):
     """Reload nginx if it is running (never start or restart it).
 
-    Returns (reloaded, message). Fails the module when the reload itself fails.
+    Returns (reloaded, message). Raises CommandError when the reload itself fails.
     """
-    systemctl = module.get_bin_path("systemctl")
-    if systemctl is None:
+    if host.which("systemctl") is None:
         return False, "systemctl not found; nginx was not reloaded"
-    rc, dummy, dummy = module.run_command([systemctl, "is-active", "--quiet", unit])
-    if rc != 0:
+    systemctl = Systemctl(host)
+    try:
+        state = systemctl.is_active(unit)
+    except CommandError as exc:  # no system manager to ask (a chroot, a container without systemd)
+        return False, "cannot tell whether %s runs (%s); the configuration is in place and valid, nginx was not" \
+            " reloaded" % (unit, exc)
+    if state not in ("active", "reloading"):
         return False, "%s is not running; the configuration is in place and valid, nginx was not started" % unit
-    rc, out, err = module.run_command([systemctl, "reload", unit])
-    if rc != 0:
-        module.fail_json(msg="systemctl reload %s failed: %s" % (unit, (err or out).strip()),
-                         rc=rc, stdout=out, stderr=err)
+    systemctl.reload(unit)
     return True, "%s reloaded" % unit
 
 
-def apply_sites(module, sites, reload=True):
+def _test_staged(host):
+    """``nginx -t`` on the staged files: pass its warnings on, raise CommandError when it fails."""
+    rc, out, err = nginx_test(host)
+    for line in (err or "").splitlines():
+        if "[warn]" in line:  # e.g. a conflicting server_name: nginx ignores it, but say so
+            host.warn(nginx_errors(line))
+    if rc != 0:
+        raise CommandError("nginx -t rejected the configuration, so the site files were put back as they were: %s"
+                           % nginx_errors(err or out), cmd=[host.which("nginx"), "-t"], rc=rc, stdout=out, stderr=err)
+
+
+def apply_sites(host, sites, reload=True):
     """Apply the changed ``sites`` together: one ``nginx -t``, one reload.
 
-    Returns a dict with ``reloaded`` and ``msg``. On a failing test (or any
-    error while changing files) every touched path is restored and the module
-    fails with nginx's own error lines and ``rc``.
+    Returns a dict with ``reloaded`` and ``msg``. Nothing changes in check mode.
+    Raises HostStateError (no Debian layout, no nginx binary, a file operation
+    that failed) or CommandError (``nginx -t`` rejected the configuration, with
+    its rc, stdout and stderr; a failed reload); whenever the files were already
+    touched, every touched path is restored first.
     """
     changed = [site for site in sites if site.changed]
     result = dict(reloaded=False, msg="nothing to change")
-    if not changed or module.check_mode:
+    if not changed or host.check_mode:
         if changed:
             result["msg"] = "would change %s" % ", ".join(site.name for site in changed)
         return result
     for site in changed:
-        error = site.check_layout()
-        if error:
-            module.fail_json(msg=error)
+        site.check_layout()
     needs_test = [site for site in changed if site.config_changed]
     if needs_test:
-        module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
+        host.which("nginx", required=True)
     rollback = Rollback()
-    failure = None
+    passed = False
     try:
-        for site in changed:
-            site.stage(module, rollback)
+        try:
+            for site in changed:
+                site.stage(rollback)
+        except (IOError, OSError) as exc:
+            raise HostStateError("changing the nginx site files failed, previous files restored: %s" % exc)
         if needs_test:
-            rc, out, err = nginx_test(module)
-            for line in (err or "").splitlines():
-                if "[warn]" in line:  # e.g. a conflicting server_name: nginx ignores it, but say so
-                    module.warn(nginx_errors(line))
-            if rc != 0:
-                failure = dict(rc=rc, stdout=out, stderr=err,
-                               msg="nginx -t rejected the configuration, so the site files were put back as they"
-                               " were: %s" % nginx_errors(err or out))
-    except Exception as exc:
-        rollback.restore()
-        module.fail_json(msg="changing the nginx site files failed, previous files restored: %s" % exc)
-    if failure:
-        rollback.restore()
-        module.fail_json(**failure)
-    rollback.discard()
+            _test_staged(host)
+        passed = True
+    finally:
+        if passed:
+            rollback.discard()
+        else:
+            rollback.restore()
     for site in changed:
         if site.file is not None and not site.file.content_changed:
-            site.file.apply(module)  # mode/owner only; nothing nginx reads changes
+            site.file.apply(host)  # mode/owner only; nothing nginx reads changes
     result["msg"] = ", ".join(("removed %s" if site.file is None else "updated %s") % site.name for site in changed)
     if needs_test and reload:
-        result["reloaded"], message = reload_nginx(module)
+        result["reloaded"], message = reload_nginx(host)
         if not result["reloaded"]:
-            module.warn(message)
+            host.warn(message)
         result["msg"] += "; " + message
     elif needs_test:
         result["msg"] += "; not reloaded (reload=false)"

@@ -24,6 +24,7 @@ import pwd
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
@@ -272,7 +273,7 @@ def converge(module, params):
         sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
         if sites:
             try:
-                reloaded = nginx.apply_sites(Scoped(module, False), sites)["reloaded"]
+                reloaded = nginx.apply_sites(ModuleHost(module), sites)["reloaded"]
             except (ServiceFailed, SelfhostError) as exc:
                 failures.append("nginx: %s" % exc)
     result = dict(

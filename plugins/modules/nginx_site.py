@@ -286,27 +286,36 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx as nginx_utils
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, ValidationError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 
 
-def main():
-    module = AnsibleModule(argument_spec=nginx_utils.site_argument_spec(), supports_check_mode=True)
-    params = module.params
-
+def run(host, params, diff=False):
+    """Converge one site; return the module's result. Raises SelfhostError."""
     errors = nginx_utils.validate_site(params)
     if errors:
-        module.fail_json(msg="; ".join(errors))
-
+        raise ValidationError("; ".join(errors))
     content = nginx_utils.render_site(params) if params["state"] == "present" else None
     site = nginx_utils.Site(params["name"], content)
     result = dict(changed=site.changed, path=site.path, enabled_path=site.enabled_path)
     if content is not None:
         result["content"] = content
-        if params["root"] and not os.path.isdir(params["root"]) and not module.check_mode:
-            module.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
-    if site.changed and module._diff:
+        if params["root"] and not os.path.isdir(params["root"]) and not host.check_mode:
+            host.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
+    if site.changed and diff:
         result["diff"] = site.diff()
-    result.update(nginx_utils.apply_sites(module, [site], reload=params["reload"]))
-    module.exit_json(**result)
+    result.update(nginx_utils.apply_sites(host, [site], reload=params["reload"]))
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=nginx_utils.site_argument_spec(), supports_check_mode=True)
+    try:
+        result = run(ModuleHost(module), module.params, diff=module._diff)
+    except SelfhostError as exc:
+        fail_module(module, exc)
+    else:
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":
