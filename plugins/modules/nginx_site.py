@@ -176,7 +176,8 @@ notes:
   - A failing C(nginx -t) refuses the change even when the error is in another file; the message names the file.
     The module does not refuse to run on an already broken configuration, so a broken site can be fixed by running
     the module with good values.
-  - When nginx is not running the files are still written and validated, nginx is not started, RV(reloaded) is
+  - When nginx is not running (C(systemctl is-active nginx.service) says anything but V(active) or V(reloading)),
+    or no system manager answers, the files are still written and validated, nginx is not started, RV(reloaded) is
     V(false) and a warning says so.
   - Only a change of the file content or of the symlink triggers C(nginx -t) and a reload; a mode or owner fix does not.
   - Requires C(root) on the managed host.
