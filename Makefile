@@ -8,7 +8,9 @@ DEMO_HOST ?= selfhost-demo
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/tests/host/containers.conf
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
+# nginx: the unit tests run the real `nginx -t` on a temporary layout (never a
+# running nginx: when deps installs it, its service is stopped and disabled).
+APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl nginx
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
 .PHONY: demo demo-clean test lint sanity unit molecule bench bench-backup deps images collection clean
@@ -20,6 +22,8 @@ $(VENV)/.installed: requirements.txt
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  case "$$missing" in *nginx*) systemctl disable --now nginx.service >/dev/null 2>&1 \
+	    || service nginx stop >/dev/null 2>&1 || true;; esac; \
 	fi
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt

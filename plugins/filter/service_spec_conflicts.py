@@ -5,7 +5,8 @@
 
 Types, required keys and unknown keys are checked by the role's
 meta/argument_specs.yml. What one spec cannot see on its own is checked here:
-two services with the same name, UID, host port or domain. The rules live in
+two services with the same name, UID, host port or domain, and published
+ports that are malformed or name no address. The rules live in
 module_utils/service_spec.py, shared with the selfhost.pi.services module.
 """
 
@@ -24,6 +25,14 @@ description:
   - Takes the list given to the C(selfhost.pi.service) role (C(service_specs)) and returns one
     message per clash, that is a duplicate C(name), C(uid), published host port (Quadlet C(PublishPort=)
     host side, per host IP) or C(domain).
+  - Domains compare without case and without a trailing dot, as nginx and DNS do (C(Blog.Example.org.) clashes
+    with C(blog.example.org)). Host ports compare as numbers; a range (C(8000-8010)) clashes with every port it
+    covers. An address of C(0.0.0.0) or C(::) (or none) clashes with every address.
+  - Also one message per malformed C(publish_ports) entry; every port must be 1-65535 written without leading
+    zeros, a range must not run backwards, the address must be an IP address.
+  - Also one message per C(publish_ports) entry without a host address (C(8080:80), C(80)); podman would publish
+    it on every interface, where clients reach the service past nginx. Write C(127.0.0.1:8080:80) for a service
+    behind nginx, or C(0.0.0.0:8080:80) (C([::]:8080:80)) to expose a port on purpose.
   - Also one message per malformed C(auto_update), C(update_window) or C(update_webhook_secret) entry.
   - Each message names the field, for example C(service_specs[2].uid).
   - An empty list means no clash.

@@ -12,6 +12,9 @@ configuration: it is reloaded only after a passing test.
 
 Plain functions and classes, so a module that converges many sites at once can
 validate them all, apply them together, run ``nginx -t`` once and reload once.
+Validation and rendering are pure; applying takes a :mod:`host` object, raises
+:mod:`errors` (never ``fail_json``) and reloads nginx through
+:class:`systemd.Systemctl`, never restarting it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,13 +25,17 @@ import binascii
 import os
 import re
 
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 CONF_DIR = "/etc/nginx"
 FILE_MODE = 0o644
 FILE_OWNER = "root"
 FILE_GROUP = "root"
 HEADER = "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\n"
+UNIT = "nginx.service"
 
 DEFAULT_PROXY_HEADERS = (
     ("Host", "$host"),
@@ -49,7 +56,7 @@ def site_argument_spec():
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         server_name=dict(type="list", elements="str"),
-        listen=dict(type="list", elements="str", default=["80", "[::]:80"]),
+        listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
         proxy_pass=dict(type="str", no_log=False),
         root=dict(type="path"),
         index=dict(type="list", elements="str", default=["index.html"]),
@@ -75,44 +82,129 @@ HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 TOKEN_RE = re.compile(r"""^[^\s;{}'"#\\]+$""")          # one bare nginx word
 PARAMS_RE = re.compile(r"""^[^\s;{}'"#\\]+( [^\s;{}'"#\\]+)*$""")  # words separated by single spaces
 SERVER_NAME_RE = re.compile(r"""^[^\s;{}'"#]*[^\s;{}'"#\\]$""")  # a word; regex names may use \.
-PROXY_PASS_RE = re.compile(r"""^https?://[^\s;{}'"#\\]+$""")
+# No "$": a variable in proxy_pass lets the client pick the upstream (with
+# http://127.0.0.1:$http_x_port, any loopback port), so the URL is a constant.
+PROXY_PASS_RE = re.compile(r"""^https?://[^\s;{}'"#\\$]+$""")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 LOG_PREFIX_RE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ")
 
 
-def _unbalanced(text):
-    """True when braces outside quotes and comments do not balance."""
-    depth, quote, comment = 0, None, False
-    for index, char in enumerate(text):
-        if comment:
-            comment = char != "\n"
-        elif quote:
-            if char == quote and text[index - 1] != "\\":
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "#":
-            comment = True
-        elif char == "{":
-            depth += 1
+# How nginx splits its configuration into words (src/core/ngx_conf_file.c,
+# ngx_conf_read_token): space, tab, CR and LF separate words; ";" ends a
+# directive, "{" opens a block and "}" closes one; a word that starts with a
+# quote runs to the matching quote and must be followed by a space, ";" or "{";
+# a backslash takes the next character literally, inside quotes or not; "#"
+# starts a comment that runs to the end of the line ONLY where a word could
+# start: inside a word ("a#b") it is an ordinary character, and so are quotes
+# and "}" there.
+SPACES = " \t\r\n"
+RAW_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+ESCAPES = {"t": "\t", "r": "\r", "n": "\n", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _unescape(word):
+    out, index = [], 0
+    while index < len(word):
+        char = word[index]
+        if char == "\\" and index + 1 < len(word) and word[index + 1] in ESCAPES:
+            out.append(ESCAPES[word[index + 1]])
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _skip_word(text, index, stop):
+    """Index of the first character in ``stop`` at or after ``index``, jumping over escaped characters."""
+    while index < len(text) and text[index] not in stop:
+        index += 2 if text[index] == "\\" else 1
+    return min(index, len(text))
+
+
+def read_statements(text):
+    """Split ``text`` as nginx reads it: a list of (words, end), ``end`` being ";", "{" or "}".
+
+    ``words`` is empty for "}". A directive still open at the end of ``text``
+    comes last with ``end`` None. Raises ValueError where nginx would stop with
+    "unexpected ..." (a ";" or "{" without a directive, a "}" after words, a
+    character glued to a closing quote, a quote never closed).
+    """
+    statements, words, index, size = [], [], 0, len(text)
+    while index < size:
+        char = text[index]
+        if char in SPACES:
+            index += 1
+        elif char == "#":  # a comment, because a word could start here
+            newline = text.find("\n", index)
+            index = size if newline < 0 else newline + 1
+        elif char in ";{":
+            if not words:
+                raise ValueError("unexpected %r without a directive before it" % char)
+            statements.append((words, char))
+            words, index = [], index + 1
         elif char == "}":
-            depth -= 1
-            if depth < 0:
-                return True
-    return depth != 0 or quote is not None
+            if words:
+                raise ValueError("unexpected '}' after %r: the directive is not terminated by ';'" % " ".join(words))
+            statements.append(([], char))
+            index += 1
+        elif char in "\"'":
+            end = _skip_word(text, index + 1, char)
+            if end >= size:
+                raise ValueError("the quote %s opened in %r is never closed" % (char, text[index:index + 20]))
+            words.append(_unescape(text[index + 1:end]))
+            index = end + 1
+            if index < size and text[index] not in SPACES + ";{":
+                raise ValueError("unexpected %r right after the quoted %r" % (text[index], words[-1]))
+        else:  # a bare word: "#", quotes and "}" inside it are part of it
+            end = _skip_word(text, index, SPACES + ";{")
+            words.append(_unescape(text[index:end]))
+            index = end
+    if words:
+        statements.append((words, None))
+    return statements
 
 
-def _check_raw(field, values, errors):
+def _check_raw(field, values, errors, level):
+    """Raw directives must read, to nginx, as whole directives and blocks inside their block.
+
+    Each entry is checked as it is rendered (indented, one line per line), so
+    what is checked is byte for byte what nginx reads.
+    """
     for index, value in enumerate(values):
-        text = (value or "").strip()
         where = "%s[%d]" % (field, index)
-        if not text.endswith((";", "}")):
-            errors.append("%s: %r must end with ';' or '}'" % (where, value))
-        elif _unbalanced(text):
-            errors.append("%s: %r has unbalanced braces or quotes" % (where, value))
-        elif field == "location_directives" and re.match(r"proxy_set_header\s", text):
-            errors.append("%s: use proxy_headers instead; a proxy_set_header inside location / would make nginx"
-                          " drop the default headers set at server level" % where)
+        text = "\n".join(_indent(value or "", level))
+        if RAW_CONTROL_RE.search(value or ""):
+            errors.append("%s: %r must not contain control characters other than tab and newline" % (where, value))
+            continue
+        try:
+            statements = read_statements(text)
+        except ValueError as exc:
+            errors.append("%s: %r is not read by nginx as whole directives: %s" % (where, value, exc))
+            continue
+        if not statements:
+            errors.append("%s: %r holds no directive" % (where, value))
+            continue
+        problem = _raw_problem(field, value, statements)
+        if problem:
+            errors.append("%s: %s" % (where, problem))
+
+
+def _raw_problem(field, value, statements):
+    depth = 0
+    for words, end in statements:
+        if end is None:
+            return "%r: the last directive %r must end with ';' or '}'" % (value, " ".join(words))
+        if end == "}" and depth == 0:
+            return ("%r: its '}' would close the block the entry is rendered in; each entry must balance its braces"
+                    % value)
+        if field == "location_directives" and depth == 0 and words[0] == "proxy_set_header":
+            return ("use proxy_headers instead; a proxy_set_header inside location / would make nginx drop the"
+                    " default headers set at server level")
+        depth += {"{": 1, "}": -1}.get(end, 0)
+    if depth:
+        return "%r: %d block(s) opened with '{' are never closed" % (value, depth)
+    return None
 
 
 def validate_site(params):
@@ -146,8 +238,9 @@ def validate_site(params):
     elif not proxy_pass and not root:
         errors.append("proxy_pass, root: one of them is required with state=present")
     if proxy_pass and not PROXY_PASS_RE.match(proxy_pass):
-        errors.append("proxy_pass: %r must be an http:// or https:// URL (e.g. http://127.0.0.1:8080 or"
-                      " http://unix:/run/app.sock:) without spaces, quotes, ';', '{', '}'" % proxy_pass)
+        errors.append("proxy_pass: %r must be a constant http:// or https:// URL (e.g. http://127.0.0.1:8080 or"
+                      " http://unix:/run/app.sock:) without nginx variables ($), spaces, quotes, ';', '{', '}'"
+                      % proxy_pass)
     if root is not None:
         if not root.startswith("/"):
             errors.append("root: %r must be an absolute path" % root)
@@ -182,8 +275,8 @@ def validate_site(params):
     if access_log is not None and not PARAMS_RE.match(access_log.strip()):
         errors.append("access_log: %r must be 'off' or 'PATH [FORMAT ...]' without quotes, ';', '{', '}'"
                       % access_log)
-    _check_raw("directives", params.get("directives") or [], errors)
-    _check_raw("location_directives", params.get("location_directives") or [], errors)
+    _check_raw("directives", params.get("directives") or [], errors, 1)
+    _check_raw("location_directives", params.get("location_directives") or [], errors, 2)
     return errors
 
 
@@ -349,13 +442,12 @@ class Site(object):
         ]
 
     def check_layout(self):
-        """An error message when Debian's sites-* directories are missing, else None."""
+        """Raise HostStateError when Debian's sites-* directories are missing."""
         for directory in (os.path.dirname(self.path), os.path.dirname(self.enabled_path)):
             if not os.path.isdir(directory):
-                return "%s does not exist: install Debian's nginx package first" % directory
-        return None
+                raise HostStateError("%s does not exist: install Debian's nginx package first" % directory)
 
-    def stage(self, module, rollback):
+    def stage(self, rollback):
         """Put the wanted state in place, saving what it replaces in ``rollback``."""
         if self.file is None:
             for path in (self.enabled_path, self.path):
@@ -389,79 +481,85 @@ def nginx_errors(output):
     return "; ".join(line for line in lines if line)
 
 
-def nginx_test(module):
-    """Run ``nginx -t``; return (rc, stdout, stderr)."""
-    nginx = module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
-    return module.run_command([nginx, "-t"])
+def nginx_test(host):
+    """Run ``nginx -t``; return (rc, stdout, stderr). Raises HostStateError when nginx is missing."""
+    return host.run([host.which("nginx", required=True), "-t"], check=False)
 
 
-def reload_nginx(module, unit="nginx.service"):
+def reload_nginx(host, unit=UNIT):
     """Reload nginx if it is running (never start or restart it).
 
-    Returns (reloaded, message). Fails the module when the reload itself fails.
+    Returns (reloaded, message). Raises CommandError when the reload itself fails.
     """
-    systemctl = module.get_bin_path("systemctl")
-    if systemctl is None:
+    if host.which("systemctl") is None:
         return False, "systemctl not found; nginx was not reloaded"
-    rc, dummy, dummy = module.run_command([systemctl, "is-active", "--quiet", unit])
-    if rc != 0:
+    systemctl = Systemctl(host)
+    try:
+        state = systemctl.is_active(unit)
+    except CommandError as exc:  # no system manager to ask (a chroot, a container without systemd)
+        return False, "cannot tell whether %s runs (%s); the configuration is in place and valid, nginx was not" \
+            " reloaded" % (unit, exc)
+    if state not in ("active", "reloading"):
         return False, "%s is not running; the configuration is in place and valid, nginx was not started" % unit
-    rc, out, err = module.run_command([systemctl, "reload", unit])
-    if rc != 0:
-        module.fail_json(msg="systemctl reload %s failed: %s" % (unit, (err or out).strip()),
-                         rc=rc, stdout=out, stderr=err)
+    systemctl.reload(unit)
     return True, "%s reloaded" % unit
 
 
-def apply_sites(module, sites, reload=True):
+def _test_staged(host):
+    """``nginx -t`` on the staged files: pass its warnings on, raise CommandError when it fails."""
+    rc, out, err = nginx_test(host)
+    for line in (err or "").splitlines():
+        if "[warn]" in line:  # e.g. a conflicting server_name: nginx ignores it, but say so
+            host.warn(nginx_errors(line))
+    if rc != 0:
+        raise CommandError("nginx -t rejected the configuration, so the site files were put back as they were: %s"
+                           % nginx_errors(err or out), cmd=[host.which("nginx"), "-t"], rc=rc, stdout=out, stderr=err)
+
+
+def apply_sites(host, sites, reload=True):
     """Apply the changed ``sites`` together: one ``nginx -t``, one reload.
 
-    Returns a dict with ``reloaded`` and ``msg``. On a failing test (or any
-    error while changing files) every touched path is restored and the module
-    fails with nginx's own error lines and ``rc``.
+    Returns a dict with ``reloaded`` and ``msg``. Nothing changes in check mode.
+    Raises HostStateError (no Debian layout, no nginx binary, a file operation
+    that failed) or CommandError (``nginx -t`` rejected the configuration, with
+    its rc, stdout and stderr; a failed reload); whenever the files were already
+    touched, every touched path is restored first.
     """
     changed = [site for site in sites if site.changed]
     result = dict(reloaded=False, msg="nothing to change")
-    if not changed or module.check_mode:
+    if not changed or host.check_mode:
         if changed:
             result["msg"] = "would change %s" % ", ".join(site.name for site in changed)
         return result
     for site in changed:
-        error = site.check_layout()
-        if error:
-            module.fail_json(msg=error)
+        site.check_layout()
     needs_test = [site for site in changed if site.config_changed]
     if needs_test:
-        module.get_bin_path("nginx", required=True, opt_dirs=["/usr/sbin"])
+        host.which("nginx", required=True)
     rollback = Rollback()
-    failure = None
+    passed = False
     try:
-        for site in changed:
-            site.stage(module, rollback)
+        try:
+            for site in changed:
+                site.stage(rollback)
+        except (IOError, OSError) as exc:
+            raise HostStateError("changing the nginx site files failed, previous files restored: %s" % exc)
         if needs_test:
-            rc, out, err = nginx_test(module)
-            for line in (err or "").splitlines():
-                if "[warn]" in line:  # e.g. a conflicting server_name: nginx ignores it, but say so
-                    module.warn(nginx_errors(line))
-            if rc != 0:
-                failure = dict(rc=rc, stdout=out, stderr=err,
-                               msg="nginx -t rejected the configuration, so the site files were put back as they"
-                               " were: %s" % nginx_errors(err or out))
-    except Exception as exc:
-        rollback.restore()
-        module.fail_json(msg="changing the nginx site files failed, previous files restored: %s" % exc)
-    if failure:
-        rollback.restore()
-        module.fail_json(**failure)
-    rollback.discard()
+            _test_staged(host)
+        passed = True
+    finally:
+        if passed:
+            rollback.discard()
+        else:
+            rollback.restore()
     for site in changed:
         if site.file is not None and not site.file.content_changed:
             site.file.apply()  # mode/owner only; nothing nginx reads changes
     result["msg"] = ", ".join(("removed %s" if site.file is None else "updated %s") % site.name for site in changed)
     if needs_test and reload:
-        result["reloaded"], message = reload_nginx(module)
+        result["reloaded"], message = reload_nginx(host)
         if not result["reloaded"]:
-            module.warn(message)
+            host.warn(message)
         result["msg"] += "; " + message
     elif needs_test:
         result["msg"] += "; not reloaded (reload=false)"

@@ -273,7 +273,7 @@ def converge(module, params):
         sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
         if sites:
             try:
-                reloaded = nginx.apply_sites(Scoped(module, False), sites)["reloaded"]
+                reloaded = nginx.apply_sites(ModuleHost(module), sites)["reloaded"]
             except (ServiceFailed, SelfhostError) as exc:
                 failures.append("nginx: %s" % exc)
     result = dict(

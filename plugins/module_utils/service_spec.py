@@ -8,12 +8,20 @@ nginx site).
 Shared by the ``selfhost.pi.services`` module and the
 ``selfhost.pi.service_spec_conflicts`` filter, so that the role's early check
 and the module agree on every rule.
+
+A ``publish_ports`` entry must name its host address. Without one podman
+publishes on every interface and clients reach the service past nginx (its
+limits, logs and TLS). Refused rather than warned about: a warning scrolls
+past in a converge that then exposes the port, and an inventory that wants it
+says ``0.0.0.0:`` (or ``[::]:``) and converges as before. The inventories in
+this repository all publish on 127.0.0.1.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import posixpath
 import re
 
@@ -46,7 +54,8 @@ SPEC_OPTIONS = dict(
 
 ARCHIVE_LABEL = "selfhost.pi.image-archive"
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PORT_RE = re.compile(r"^\d{1,5}(-\d{1,5})?$")
+PORT_RE = re.compile(r"^[1-9][0-9]{0,4}$")      # no 0, no leading zeros (08080 is not 8080 to every reader)
+PROTOCOLS = ("tcp", "udp", "sctp")
 WILDCARD = ("0.0.0.0", "::", "")
 
 # Image updates (issue 4): see update_section() below and module_utils/update_window.py.
@@ -59,12 +68,27 @@ SPEC_OPTIONS.update(
 )
 
 
-def host_port(publish):
-    """Return (host_ip, host_port, proto) of a PublishPort= value, or None when podman picks the port.
+def _port_range(text, what, publish):
+    """(first, last) of "PORT" or "FIRST-LAST"; every number 1-65535 written without leading zeros."""
+    bounds = text.split("-")
+    if len(bounds) > 2 or not all(PORT_RE.match(b) for b in bounds):
+        raise ValueError("%r: the %s %r is not a port (1-65535, no leading zeros) or a range FIRST-LAST"
+                         % (publish, what, text))
+    first, last = int(bounds[0]), int(bounds[-1])
+    if not 1 <= first <= last <= 65535:
+        raise ValueError("%r: the %s %r is outside 1-65535 or its range runs backwards" % (publish, what, text))
+    return first, last
+
+
+def parse_publish(publish):
+    """Return (host_ip, host_ports, proto) of a PublishPort= value.
 
     Forms (podman-run(1) --publish): CONTAINER, HOST:CONTAINER, IP:HOST:CONTAINER,
-    IP::CONTAINER, [IPv6]:HOST:CONTAINER, each optionally with /tcp or /udp.
-    Raises ValueError for anything else.
+    IP::CONTAINER, [IPv6]:HOST:CONTAINER, each optionally with /tcp, /udp or /sctp;
+    a port may be a range FIRST-LAST. ``host_ip`` is "" when the value names no
+    address (podman then publishes on every interface), otherwise the address
+    as written. ``host_ports`` is (first, last), or None when podman
+    picks the host port. Raises ValueError naming what is wrong.
     """
     value = str(publish)
     proto = "tcp"
@@ -76,6 +100,8 @@ def host_port(publish):
             raise ValueError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
         ip, value = value[1:].split("]:", 1)
         parts = [ip] + value.split(":")
+        if len(parts) != 3:
+            raise ValueError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
     else:
         parts = value.split(":")
     if len(parts) == 3:
@@ -86,53 +112,94 @@ def host_port(publish):
         host = ""
     else:
         raise ValueError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
-    if proto not in ("tcp", "udp", "sctp") or not all(PORT_RE.match(p) for p in ([host] if host else []) + [parts[-1]]):
-        raise ValueError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
-    if not host:
+    if proto not in PROTOCOLS:
+        raise ValueError("%r: the protocol %r is not one of %s" % (publish, proto, ", ".join(PROTOCOLS)))
+    if len(parts) == 3 and _ip_key(ip) is None:
+        raise ValueError("%r: the host address %r is not an IP address" % (publish, ip))
+    _port_range(parts[-1], "container port", publish)
+    return ip, (_port_range(host, "host port", publish) if host else None), proto
+
+
+def _ip_key(ip):
+    """An address as ipaddress writes it (so ::1 and 0:0::1 compare equal); "" for none, None if invalid."""
+    if not ip:
+        return ""
+    try:
+        return ipaddress.ip_address(ip).compressed
+    except ValueError:
         return None
-    return (ip or "0.0.0.0", host, proto)
 
 
-def _overlaps(a, b):
-    return a[1] == b[1] and a[2] == b[2] and (a[0] == b[0] or a[0] in WILDCARD or b[0] in WILDCARD)
+def _ports_text(ports, proto):
+    return "%s/%s" % (ports[0] if ports[0] == ports[1] else "%d-%d" % ports, proto)
+
+
+def _clash(a, b):
+    """True when two published (ip, (first, last), proto) can not both be bound."""
+    ip_a, ip_b = _ip_key(a[0]), _ip_key(b[0])
+    return (a[2] == b[2] and a[1][0] <= b[1][1] and b[1][0] <= a[1][1]
+            and (ip_a == ip_b or ip_a in WILDCARD or ip_b in WILDCARD))
+
+
+def domain_key(domain):
+    """How nginx tells host names apart: without case and without a trailing dot."""
+    return str(domain).lower().rstrip(".")
 
 
 def conflicts(specs, reserved=None, var="service_specs"):
-    """One message per duplicate name, uid, published host port or domain, naming the field."""
+    """One message per duplicate name, uid, published host port or domain, and per malformed
+    or address-less publish_ports entry, naming the field.
+
+    Domains compare without case and trailing dot (``Blog.Example.org.`` is
+    ``blog.example.org`` to nginx and DNS); host ports compare as numbers, a
+    range clashing with every port it covers.
+    """
     reserved = reserved or {}
     errors = []
-    seen = {"name": {}, "uid": {}, "domain": {}}
-    for key in seen:
+    keys = {"name": str, "uid": str, "domain": domain_key}
+    seen = dict((key, {}) for key in keys)
+    for key, normal in keys.items():
         for value in reserved.get(key) or []:
             if value is not None:
-                seen[key][str(value)] = "another role"
-    ports = [(("0.0.0.0", str(p), "tcp"), "another role") for p in reserved.get("port") or []]
+                seen[key][normal(value)] = "another role"
+    ports = []
+    for port in reserved.get("port") or []:
+        first, last = _port_range(str(port), "reserved port", port)
+        ports.append((("", (first, last), "tcp"), "another role"))
 
     for index, spec in enumerate(specs or []):
         where = "%s[%d]" % (var, index)
         label = "%s (%s)" % (where, spec.get("name", "?"))
         errors.extend(update_errors(spec, where + "."))
-        for key in ("name", "uid", "domain"):
+        for key, normal in keys.items():
             value = spec.get(key)
             if value in (None, ""):
                 continue
-            owner = seen[key].get(str(value))
+            owner = seen[key].get(normal(value))
             if owner:
-                errors.append("%s.%s: %s is already used by %s" % (where, key, value, owner))
+                same = "" if normal(value) == str(value) else " (as %s)" % normal(value)
+                errors.append("%s.%s: %s is already used by %s%s" % (where, key, value, owner, same))
             else:
-                seen[key][str(value)] = label
+                seen[key][normal(value)] = label
         for pindex, publish in enumerate(spec.get("publish_ports") or []):
+            field = "%s.publish_ports[%d]" % (where, pindex)
             try:
-                parsed = host_port(publish)
+                parsed = parse_publish(publish)
             except ValueError as exc:
-                errors.append("%s.publish_ports[%d]: %s" % (where, pindex, exc))
+                errors.append("%s: %s" % (field, exc))
                 continue
-            if parsed is None:
+            if not parsed[0]:
+                wanted = "127.0.0.1:%s%s" % ("" if parsed[1] else ":", publish)
+                errors.append("%s: %r names no host address, so podman would publish it on every interface, past"
+                              " nginx; write %s (or 0.0.0.0:... to expose it on purpose)"
+                              % (field, str(publish), wanted))
+            if parsed[1] is None:
                 continue
-            clash = next((owner for other, owner in ports if _overlaps(parsed, other)), None)
+            clash = next((other for other in ports if _clash(parsed, other[0])), None)
             if clash:
-                errors.append("%s.publish_ports[%d]: host port %s/%s is already published by %s"
-                              % (where, pindex, parsed[1], parsed[2], clash))
+                errors.append("%s: host port %s is already published by %s%s"
+                              % (field, _ports_text(parsed[1], parsed[2]), clash[1],
+                                 "" if clash[0][1] == parsed[1] else " (%s)" % _ports_text(clash[0][1], clash[0][2])))
             else:
                 ports.append((parsed, label))
     return errors
@@ -181,12 +248,12 @@ def upstream(spec):
     if spec.get("upstream"):
         return spec["upstream"]
     for publish in spec.get("publish_ports") or []:
-        parsed = host_port(publish)
-        if parsed and parsed[2] == "tcp":
-            ip = "127.0.0.1" if parsed[0] in WILDCARD else parsed[0]
+        ip, ports, proto = parse_publish(publish)
+        if ports and proto == "tcp":
+            ip = "127.0.0.1" if _ip_key(ip) in WILDCARD else ip
             if ":" in ip:
                 ip = "[%s]" % ip
-            return "http://%s:%s" % (ip, parsed[1])
+            return "http://%s:%d" % (ip, ports[0])
     raise ValueError("upstream: required with a domain when no publish_ports entry has a TCP host port")
 
 

@@ -62,6 +62,8 @@ options:
     description:
       - Upstream URL to reverse-proxy C(location /) to, for example V(http://127.0.0.1:8080) or a Unix socket
         V(http://unix:/run/app/app.sock:). Must start with V(http://) or V(https://).
+      - A constant; nginx variables (C($)) are refused, because they let the client choose the upstream
+        (V(http://127.0.0.1:$http_x_port) would proxy to any port of the host's loopback).
       - Maps to nginx C(proxy_pass), see U(https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass).
       - Mutually exclusive with O(root); exactly one of them is required with O(state=present).
       - A proxied site gets at server level (so extra locations in O(directives) inherit them) C(proxy_http_version 1.1),
@@ -130,13 +132,18 @@ options:
     description:
       - Extra raw directives inside C(server {}), for what the options do not cover, for example
         V(location /ws/ { proxy_pass http://127.0.0.1:8081; proxy_read_timeout 1h; }) or V(add_header X-Frame-Options DENY;).
-      - Each entry must end with C(;) or C(}) and balance its braces. Rendered in order after the generated directives.
+      - Each entry must be whole directives and blocks as nginx reads them, so that it can neither close the
+        C(server) block nor leave a block open; every directive ends with C(;) or its block's C(}).
+        The check splits the entry into words the way nginx does (C(src/core/ngx_conf_file.c)); quotes and a
+        backslash escape as in nginx, and C(#) starts a comment only where a word starts (C(a#b) is one word).
+        Control characters other than tab and newline are refused.
+      - Rendered in order after the generated directives.
     type: list
     elements: str
     default: []
   location_directives:
     description:
-      - Extra raw directives inside the main C(location / {}), each ending with C(;) or C(}).
+      - Extra raw directives inside the main C(location / {}), checked as O(directives) are.
       - C(proxy_set_header) is refused here; use O(proxy_headers), because any C(proxy_set_header) at location level
         makes nginx drop all the ones inherited from server level.
     type: list
@@ -169,7 +176,8 @@ notes:
   - A failing C(nginx -t) refuses the change even when the error is in another file; the message names the file.
     The module does not refuse to run on an already broken configuration, so a broken site can be fixed by running
     the module with good values.
-  - When nginx is not running the files are still written and validated, nginx is not started, RV(reloaded) is
+  - When nginx is not running (C(systemctl is-active nginx.service) says anything but V(active) or V(reloading)),
+    or no system manager answers, the files are still written and validated, nginx is not started, RV(reloaded) is
     V(false) and a warning says so.
   - Only a change of the file content or of the symlink triggers C(nginx -t) and a reload; a mode or owner fix does not.
   - Requires C(root) on the managed host.
@@ -279,27 +287,36 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx as nginx_utils
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, ValidationError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 
 
-def main():
-    module = AnsibleModule(argument_spec=nginx_utils.site_argument_spec(), supports_check_mode=True)
-    params = module.params
-
+def run(host, params, diff=False):
+    """Converge one site; return the module's result. Raises SelfhostError."""
     errors = nginx_utils.validate_site(params)
     if errors:
-        module.fail_json(msg="; ".join(errors))
-
+        raise ValidationError("; ".join(errors))
     content = nginx_utils.render_site(params) if params["state"] == "present" else None
     site = nginx_utils.Site(params["name"], content)
     result = dict(changed=site.changed, path=site.path, enabled_path=site.enabled_path)
     if content is not None:
         result["content"] = content
-        if params["root"] and not os.path.isdir(params["root"]) and not module.check_mode:
-            module.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
-    if site.changed and module._diff:
+        if params["root"] and not os.path.isdir(params["root"]) and not host.check_mode:
+            host.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
+    if site.changed and diff:
         result["diff"] = site.diff()
-    result.update(nginx_utils.apply_sites(module, [site], reload=params["reload"]))
-    module.exit_json(**result)
+    result.update(nginx_utils.apply_sites(host, [site], reload=params["reload"]))
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=nginx_utils.site_argument_spec(), supports_check_mode=True)
+    try:
+        result = run(ModuleHost(module), module.params, diff=module._diff)
+    except SelfhostError as exc:
+        fail_module(module, exc)
+    else:
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 import pytest
 from ansible.module_utils import basic
@@ -6,6 +7,7 @@ from ansible.module_utils import basic
 from ansible_collections.selfhost.pi.plugins.module_utils import nginx as nginx_utils
 from ansible_collections.selfhost.pi.plugins.modules import nginx_site
 
+from ..nginx_t import make_layout, nginx_t_argv, require_nginx
 from .helpers import run_module
 
 PROXY = dict(name="app", server_name=["app.test"], proxy_pass="http://127.0.0.1:8080")
@@ -13,30 +15,31 @@ STATIC = dict(name="blog", server_name=["blog.test"], root="/srv/blog/current")
 
 
 class FakeHost:
-    """Stands in for nginx and systemctl; `nginx -t` reads the enabled sites as they are on disk."""
+    """The real ``nginx -t`` on a temporary Debian layout; a fake systemctl.
+
+    The module's ``nginx -t`` runs as ``nginx -t -p TMP -c TMP/nginx.conf -e stderr``
+    (a test skips when nginx is not installed). systemctl is a fake: this machine
+    has no system manager and no nginx to reload; it answers is-active and reload.
+    """
 
     def __init__(self, conf):
         self.conf = conf
         self.calls = []
         self.active = True
+        self.reload_rc = 0
 
     def run_command(self, module, args, **kwargs):
         self.calls.append(list(args))
-        if args[0].endswith("nginx"):
-            enabled = os.path.join(self.conf, "sites-enabled")
-            for entry in sorted(os.listdir(enabled)):
-                path = os.path.join(enabled, entry)
-                if entry.startswith(".") or not os.path.exists(path):
-                    continue
-                with open(path) as handle:
-                    if "bogus_directive" in handle.read():
-                        return 1, "", ('nginx: [emerg] unknown directive "bogus_directive" in %s:12\n'
-                                       "nginx: configuration file /etc/nginx/nginx.conf test failed\n" % path)
-            return 0, "", "nginx: configuration file /etc/nginx/nginx.conf test is successful\n"
+        if os.path.basename(args[0]) == "nginx":
+            assert args[1:] == ["-t"], args
+            require_nginx()
+            proc = subprocess.run(nginx_t_argv(self.conf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True)
+            return proc.returncode, proc.stdout, proc.stderr
         if args[1] == "is-active":
-            return (0 if self.active else 3), "", ""
+            return (0, "active\n", "") if self.active else (3, "inactive\n", "")
         if args[1] == "reload":
-            return 0, "", ""
+            return self.reload_rc, "", "" if self.reload_rc == 0 else "Job for nginx.service failed.\n"
         raise AssertionError("unexpected command %r" % args)
 
     def verbs(self):
@@ -46,8 +49,7 @@ class FakeHost:
 @pytest.fixture
 def host(tmp_path, monkeypatch):
     conf = str(tmp_path / "nginx")
-    os.makedirs(os.path.join(conf, "sites-available"))
-    os.makedirs(os.path.join(conf, "sites-enabled"))
+    make_layout(conf)
     fake = FakeHost(conf)
     monkeypatch.setattr(nginx_utils, "CONF_DIR", conf)
     if os.geteuid() != 0:
@@ -90,8 +92,7 @@ def test_proxy_site_is_written_enabled_reloaded_then_unchanged(monkeypatch, host
     assert "Upgrade" not in text and "access_log" not in text
     assert os.stat(path).st_mode & 0o777 == 0o644
     assert os.readlink(enabled) == path
-    assert host.verbs() == ["nginx -t", "systemctl is-active --quiet nginx.service",
-                            "systemctl reload nginx.service"]
+    assert host.verbs() == ["nginx -t", "systemctl is-active nginx.service", "systemctl reload nginx.service"]
 
     host.calls = []
     failed, result = run_module(monkeypatch, nginx_site, PROXY)
@@ -217,11 +218,51 @@ def test_wrong_symlink_and_mode_are_fixed(monkeypatch, host):
     (dict(PROXY, directives=["location / { }}"]), "directives[0]:"),
     (dict(PROXY, location_directives=["proxy_set_header X y;"]), "location_directives[0]:"),
     (dict(PROXY, access_log="/x; evil"), "access_log:"),
+    # nginx reads "#" as a comment only where a word starts: "a#" is a word, so these close
+    # the server block (and open another one) or leave a block open behind the check's back.
+    (dict(PROXY, directives=["add_header X-A a#; } server { listen 127.0.0.1:8081; server_name evil.test;"]),
+     "directives[0]:"),
+    (dict(PROXY, directives=["add_header X-A a#{ ;"]), "directives[0]:"),
+    (dict(PROXY, directives=["location /a { return 200 a#; } }"]), "directives[0]:"),
+    (dict(PROXY, location_directives=["return 200 a#; } location /admin { allow all;"]), "location_directives[0]:"),
+    (dict(PROXY, directives=["add_header X \"a}\"; }"]), "directives[0]:"),
+    (dict(PROXY, directives=["add_header X a}; location /b { return 200;"]), "directives[0]:"),
+    (dict(PROXY, directives=["gzip on;\r}"]), "directives[0]:"),
+    (dict(PROXY, location_directives=["gzip on; proxy_set_header X y;"]), "location_directives[0]:"),
+    # A variable in proxy_pass lets the client choose the upstream: an open proxy to every loopback port.
+    (dict(PROXY, proxy_pass="http://127.0.0.1:$http_x_port"), "proxy_pass:"),
+    (dict(PROXY, proxy_pass="http://$http_host"), "proxy_pass:"),
 ])
 def test_bad_input_fails_naming_the_field_before_touching_anything(monkeypatch, host, args, field):
     failed, result = run_module(monkeypatch, nginx_site, args)
     assert failed and field in result["msg"], result["msg"]
     assert listing(host) == [] and host.calls == []
+
+
+@pytest.mark.parametrize("directive", [
+    "add_header X-A a#b;",                       # "#" inside a word is not a comment
+    'add_header X-A "a } { ; #";',               # nor anything inside quotes
+    "add_header X-A 'it\\'s';",
+    "add_header X-A a\\;b;",                    # an escaped ";" is part of the word
+    "gzip on; # a comment with } and {",
+    "location ~* \\.(css|js)$ {\n    expires 7d;\n}",
+    "location /a { location /a/b { return 204; } }",
+])
+def test_raw_directives_nginx_reads_as_whole_are_accepted(directive):
+    params = dict((k, v.get("default")) for k, v in nginx_utils.site_argument_spec().items())
+    params.update(PROXY, directives=[directive], location_directives=[directive.replace("location /a", "location /l")])
+    assert nginx_utils.validate_site(params) == []
+
+
+def test_read_statements_follows_nginx():
+    read = nginx_utils.read_statements
+    assert read("add_header X a#; } server {") == [(["add_header", "X", "a#"], ";"), ([], "}"), (["server"], "{")]
+    assert read('return 200 "a\\"b";') == [(["return", "200", 'a"b'], ";")]
+    assert read("a b\n# c }\nd;") == [(["a", "b", "d"], ";")]
+    assert read("a x}") == [(["a", "x}"], None)]
+    for bad in ("; a;", 'a "b"c;', "a 'b;", "a }"):
+        with pytest.raises(ValueError):
+            read(bad)
 
 
 def test_render_is_deterministic():
@@ -242,19 +283,49 @@ def test_missing_debian_layout_fails_before_writing(monkeypatch, host):
 
 
 def test_nginx_warnings_are_passed_on(monkeypatch, host):
+    """The real nginx warns about a server_name another site already answers to (and ignores it)."""
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, name="other"))
+    assert not failed and warnings == []
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert not failed and result["reloaded"]
+    assert 'nginx: [warn] conflicting server name "app.test" on 0.0.0.0:80, ignored' in warnings, warnings
+
+
+def test_a_failing_reload_fails_with_systemctl_output(monkeypatch, host):
+    """The files passed nginx -t and stay; the module reports the reload's failure."""
+    host.reload_rc = 1
+    failed, result = run_module(monkeypatch, nginx_site, PROXY)
+    assert failed and result["rc"] == 1 and "reload nginx.service failed" in result["msg"]
+    assert result["stderr"] == "Job for nginx.service failed.\n"
+    assert listing(host) == ["app.conf", "app.conf"]
+    assert host.verbs()[-1] == "systemctl reload nginx.service"
+    assert not any("restart" in verb or " start" in verb for verb in host.verbs())
+
+
+def test_no_system_manager_means_no_reload_and_a_warning(monkeypatch, host):
+    """systemctl is-active prints nothing when no manager answers: not reloaded, said so, not failed."""
     warnings = []
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
     real = host.run_command
 
-    def with_warning(module, args, **kwargs):
-        rc, out, err = real(module, args, **kwargs)
-        if args[0].endswith("nginx"):
-            err = '2026/01/01 00:00:00 [warn] 9#9: conflicting server name "app.test" on 0.0.0.0:80, ignored\n' + err
-        return rc, out, err
+    def offline(module, args, **kwargs):
+        if os.path.basename(args[0]) == "systemctl":
+            host.calls.append(list(args))
+            return 1, "", "System has not been booted with systemd as init system (PID 1). Can't operate.\n"
+        return real(module, args, **kwargs)
 
-    monkeypatch.setattr(host, "run_command", with_warning)
+    monkeypatch.setattr(host, "run_command", offline)
     failed, result = run_module(monkeypatch, nginx_site, PROXY)
-    assert not failed and warnings == ['nginx: [warn] conflicting server name "app.test" on 0.0.0.0:80, ignored']
+    assert not failed and result["changed"] and not result["reloaded"]
+    assert warnings and warnings[0].startswith("cannot tell whether nginx.service runs")
+    assert "systemctl reload nginx.service" not in host.verbs()
+
+
+def test_listen_default_is_the_collections_constant():
+    from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+    assert nginx_utils.site_argument_spec()["listen"]["default"] == list(NGINX_LISTEN) == ["80", "[::]:80"]
 
 
 def test_nginx_errors_drop_log_prefix():
