@@ -63,7 +63,11 @@ options:
         description: Command and arguments of the container. Quadlet C(Exec=).
         type: str
       publish_ports:
-        description: Ports to publish, C([IP:]HOSTPORT:CONTAINERPORT[/PROTO]). Quadlet C(PublishPort=), one key each.
+        description:
+          - Ports to publish, C(IP:HOSTPORT:CONTAINERPORT[/PROTO]) (C([IPv6]:...) for IPv6). Quadlet C(PublishPort=),
+            one key each. The IP is required - C(127.0.0.1) for a port nginx proxies to; C(0.0.0.0) or C([::]) only
+            to expose a port on every interface on purpose, bypassing nginx. Ports are 1..65535, without leading
+            zeros; ranges (C(8000-8010)) may not overlap another service's.
         type: list
         elements: str
         default: []
@@ -143,7 +147,8 @@ options:
       upstream:
         description:
           - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
-            the first TCP entry of O(services[].publish_ports).
+            the first TCP entry of O(services[].publish_ports). nginx variables (C($)) are refused: an upstream
+            taken from a request would make the site an open proxy.
         type: str
       container_options:
         description: More C([Container]) keys by their Quadlet names; lists repeat the key, dicts give C(KEY=k=v).
@@ -292,6 +297,7 @@ nginx_reloaded:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
 from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
 
 
@@ -300,7 +306,7 @@ def main():
         argument_spec=dict(
             services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS),
             default_service_options=dict(type="dict", default={"Restart": "always", "TimeoutStartSec": 300}),
-            nginx_listen=dict(type="list", elements="str", default=["80", "[::]:80"]),
+            nginx_listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
             manager_timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
