@@ -21,7 +21,7 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, quadlet_render, service_data, service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
@@ -96,9 +96,9 @@ class Service(object):
             service=service_options,
             install={"WantedBy": "default.target"},
         )
-        quadlet.check_name(spec["name"], "container")
-        self.content = quadlet.render("container", self.unit_params["unit"], self.unit_params["options"],
-                                      self.unit_params["service"], self.unit_params["install"])
+        quadlet_render.check_name(spec["name"], "container")
+        self.content = quadlet_render.render("container", self.unit_params["unit"], self.unit_params["options"],
+                                             self.unit_params["service"], self.unit_params["install"])
         self.site = None
         if spec.get("domain"):
             site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
@@ -246,7 +246,7 @@ def converge(module, params):
         field = "services[%d]" % index
         try:
             services.append(Service(module, params, index, spec))
-        except (ValueError, quadlet.QuadletError) as exc:
+        except (ValueError, quadlet_render.QuadletError) as exc:
             errors.append("%s.%s" % (field, exc))
     if not errors:
         for svc in services:

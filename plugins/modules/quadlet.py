@@ -234,7 +234,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, quadlet_render
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 
 
@@ -242,7 +242,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            type=dict(type="str", default="container", choices=list(quadlet.UNIT_TYPES)),
+            type=dict(type="str", default="container", choices=list(quadlet_render.UNIT_TYPES)),
             user=dict(type="str"),
             unit=dict(type="dict", default={}),
             options=dict(type="dict", default={}),
