@@ -7,19 +7,23 @@ Used by ``selfhost.pi.quadlet`` and by any module that converges several
 units in one call; the unit's text comes from ``quadlet_render``.
 
 * ``unit_directory(pw)`` is where Quadlet reads units for root or a user.
-* ``validate_dryrun(module, unit_dir, units, user)`` runs the Quadlet
+* ``validate_dryrun(host, unit_dir, units, user)`` runs the Quadlet
   generator's ``-dryrun`` on a copy of the unit directory with the new
   contents, so references such as ``Pod=web.pod`` resolve, and reports the
   errors about those units.
 * ``plan_service(state, active_state, content_changed, restart_on_change)``
   decides start/stop/restart.
-* ``converge(module, params)`` does all of it for one unit.
+* ``converge(host, params)`` does all of it for one unit.
+
+``host`` is a :mod:`host` object (``ModuleHost(module)``, or ``.checked()``
+for a plan); failures raise the :mod:`errors` types, never ``fail_json``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import pwd
 import re
@@ -28,10 +32,11 @@ import tempfile
 
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     QUADLET_GENERATOR, QUADLET_SYSTEM_DIR, QUADLET_USER_SUBDIR)
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
+    CommandError, HostStateError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
-from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.quadlet_render import (
-    UNIT_TYPES, QuadletError, check_name, render, service_name, service_name_from_content)
+    UNIT_TYPES, check_name, render, service_name, service_name_from_content)
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 # Module-level so that tests can point them at a temporary directory.
@@ -58,17 +63,17 @@ def unit_directory(pw=None):
 
 # ---------------------------------------------------------------- validation
 
-def find_generator(module, path=None):
-    """The Quadlet generator's path; fail with the podman version when it is missing."""
+def find_generator(host, path=None):
+    """The Quadlet generator's path; HostStateError naming the podman version when it is missing."""
     path = path or GENERATOR
     if os.access(path, os.X_OK):
         return path
-    podman = module.get_bin_path("podman")
+    podman = host.which("podman")
     version = "no podman installed"
     if podman:
-        rc, out, err = module.run_command([podman, "--version"])
+        dummy, out, err = host.run([podman, "--version"], check=False)
         version = (out or err).strip() or "podman of unknown version"
-    module.fail_json(msg="Quadlet needs podman >= 4.4 (Debian 13); this host has %s (%s is missing)"
+    raise HostStateError("Quadlet needs podman >= 4.4 (Debian 13); this host has %s (%s is missing)"
                          % (version, path))
 
 
@@ -135,7 +140,7 @@ def parse_dryrun(stderr, units, tmpdir=None, unit_dir=None):
     return mine, warnings, others
 
 
-def validate_dryrun(module, unit_dir, units, user=None, generator=None):
+def validate_dryrun(host, unit_dir, units, user=None, generator=None):
     """Check new unit contents with ``quadlet -dryrun [-user]``.
 
     ``units`` maps file names (``web.container``) to their new text. They are
@@ -145,7 +150,7 @@ def validate_dryrun(module, unit_dir, units, user=None, generator=None):
     the units convert, else the generator's message; ``warnings`` are its
     warnings about them plus errors of other, unrelated units.
     """
-    generator = generator or find_generator(module)
+    generator = generator or find_generator(host)
     tmpdir = tempfile.mkdtemp(prefix="quadlet-dryrun.")
     try:
         # Rootful Quadlet ignores /etc/containers/systemd/users (units for users).
@@ -154,7 +159,7 @@ def validate_dryrun(module, unit_dir, units, user=None, generator=None):
             with open(os.path.join(tmpdir, fname), "wb") as handle:
                 handle.write(content.encode("utf-8", errors="surrogateescape"))
         cmd = [generator, "-dryrun"] + (["-user"] if user else [])
-        rc, out, err = module.run_command(cmd, environ_update={"QUADLET_UNIT_DIRS": tmpdir, "LC_ALL": "C"})
+        rc, out, err = host.run(cmd, env={"QUADLET_UNIT_DIRS": tmpdir}, check=False)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     mine, warnings, others = parse_dryrun(err, units, tmpdir, unit_dir)
@@ -206,49 +211,58 @@ def service_diff(service, before, sub, after, action):
             "before": "%s: %s\n" % (service, before), "after": "%s: %s\n" % (service, after)}
 
 
-def act(module, systemctl, service, action, path):
-    """Run start/stop/restart; on a failed start/restart fail with the journal tail."""
+def act(systemctl, service, action, path):
+    """Run start/stop/restart; a failed start/restart raises CommandError with the journal tail."""
     if action == "stop":
         systemctl.stop(service)
         return
     rc, out, err = systemctl.run(action, service, check=False)
     if rc != 0:
         journal = systemctl.journal_tail(service, 20)
-        module.fail_json(
-            msg="systemctl %s %s failed (rc=%d): %s. The unit file %s passed the Quadlet dry run and stays "
-                "installed; fix the cause and run again. Last journal lines:\n%s"
-                % (action, service, rc, (err or out).strip(), path, journal or "(none readable)"),
-            path=path, service=service, rc=rc, stderr=err, journal=journal.splitlines())
+        raise CommandError(
+            "systemctl %s %s failed (rc=%d): %s. The unit file %s passed the Quadlet dry run and stays "
+            "installed; fix the cause and run again. Last journal lines:\n%s"
+            % (action, service, rc, (err or out).strip(), path, journal or "(none readable)"),
+            cmd=systemctl.command(action, service), rc=rc, stdout=out, stderr=err,
+            path=path, service=service, journal=journal.splitlines())
 
 
-def converge(module, p):
-    """Converge one unit as described by the module options ``p``; return the result dict.
+def _unsafe(path, exc):
+    """The error for an OSError met on the way to ``path`` (a link or a file where a directory should be)."""
+    reason = exc.strerror or str(exc)
+    where = reason if path in reason else "%s: %s" % (path, reason)
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return UnsafePathError("%s; root does not follow links a service user can place" % where, path=path)
+    return HostStateError(where, path=path)
 
-    Fails through ``module.fail_json`` (bad input, a unit the generator rejects,
-    a service that does not start); nothing is changed before the checks pass.
+
+def converge(host, p):
+    """Converge one unit as described by the module options ``p`` on ``host``; return the result dict.
+
+    Raises ValidationError (bad input, a unit the generator rejects),
+    UnsafePathError (a link on the way to the unit directory), HostStateError
+    (no Quadlet, a user manager that never came) or CommandError (a service
+    that does not start); nothing is changed before the checks pass. With
+    ``host.check_mode`` nothing is changed at all.
     """
     name, unit_type, user, state = p["name"], p["type"], p["user"], p["state"]
     fname = "%s.%s" % (name, unit_type)
 
     # Validate everything before touching the host.
-    try:
-        check_name(name, unit_type)
-        content = "" if state == "absent" else render(
-            unit_type, p["unit"], p["options"], p["service"], p["install"])
-    except QuadletError as exc:
-        module.fail_json(msg=str(exc))
+    check_name(name, unit_type)
+    content = "" if state == "absent" else render(unit_type, p["unit"], p["options"], p["service"], p["install"])
     if p["manager_timeout"] < 0:
-        module.fail_json(msg="manager_timeout: %d must be >= 0 seconds" % p["manager_timeout"])
+        raise ValidationError("%d must be >= 0 seconds" % p["manager_timeout"], field="manager_timeout")
     pw = None
     if user is not None:
         try:
             pw = pwd.getpwnam(user)
         except KeyError:
-            module.fail_json(msg="user: %s does not exist on this host" % user)
+            raise ValidationError("%s does not exist on this host" % user, field="user")
     uid, gid = (pw.pw_uid, pw.pw_gid) if pw else (0, 0)
     unit_dir = unit_directory(pw)
     path = os.path.join(unit_dir, fname)
-    systemctl = Systemctl(ModuleHost(module), user)
+    systemctl = Systemctl(host, user)
     if state in ("started", "stopped", "restarted"):
         systemctl.wait_for_manager(p["manager_timeout"])
     manager = systemctl.manager_ready()
@@ -267,17 +281,20 @@ def converge(module, p):
             result["diff"].append({"before_header": path, "after_header": "%s (absent)" % path,
                                    "before": before, "after": ""})
     else:
+        try:  # first: refuses a link on the way before anything there is read
+            dir_changed = ensure_directory(unit_dir, DIR_MODE, uid, gid, check_mode=True)
+        except OSError as exc:
+            raise _unsafe(unit_dir, exc)
         managed = ManagedFile(path, content, FILE_MODE, owner=uid, group=gid)
-        dir_changed = ensure_directory(unit_dir, DIR_MODE, uid, gid, check_mode=True)
         content_changed = managed.content_changed
         file_changed = managed.changed or dir_changed
         if content_changed:
-            error, warnings = validate_dryrun(module, unit_dir, {fname: content}, user)
+            error, warnings = validate_dryrun(host, unit_dir, {fname: content}, user)
             for warning in warnings:
-                module.warn("quadlet: %s" % warning)
+                host.warn("quadlet: %s" % warning)
             if error:
-                module.fail_json(msg="%s: the Quadlet generator rejects the unit, nothing was changed: %s"
-                                     % (path, error), path=path, content=content)
+                raise ValidationError("%s: the Quadlet generator rejects the unit, nothing was changed: %s"
+                                      % (path, error), path=path, content=content)
         if file_changed:
             result["diff"].append(managed.diff())
 
@@ -295,22 +312,25 @@ def converge(module, p):
     if action:
         result["diff"].append(service_diff(service, active, sub, expected, action))
     result["changed"] = bool(file_changed or action or stale)
-    result["active_state"] = expected if module.check_mode else active
-    if module.check_mode or not result["changed"]:
+    result["active_state"] = expected if host.check_mode else active
+    if host.check_mode or not result["changed"]:
         return result
 
     if state == "absent":
         if action:
-            act(module, systemctl, service, action, path)
+            act(systemctl, service, action, path)
         if file_changed:
             os.unlink(path)
     else:
-        ensure_directory(unit_dir, DIR_MODE, uid, gid)
-        managed.apply(module)
+        try:
+            ensure_directory(unit_dir, DIR_MODE, uid, gid)
+            managed.apply(None)  # no validate callback, so no module is needed
+        except OSError as exc:
+            raise _unsafe(path, exc)
     if (content_changed or stale) and manager:
         systemctl.daemon_reload()
     if action and state != "absent":
-        act(module, systemctl, service, action, path)
+        act(systemctl, service, action, path)
     if action:
         result["active_state"] = systemctl.state(service)[0]
     return result

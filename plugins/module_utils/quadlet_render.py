@@ -21,6 +21,8 @@ import re
 
 from ansible.module_utils.six import string_types
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
+
 UNIT_TYPES = ("container", "pod", "volume", "network", "kube", "image", "build")
 # The section of each type's own options, e.g. [Container].
 SECTIONS = dict((t, t.capitalize()) for t in UNIT_TYPES)
@@ -35,10 +37,6 @@ DICT_KEY_RE = re.compile(r"^[^\s=\"'\\]+$")
 HEADER = "# Managed by Ansible (selfhost.pi.quadlet). Local changes will be overwritten.\n"
 
 
-class QuadletError(ValueError):
-    """Bad input; the message starts with the field it is about."""
-
-
 # ---------------------------------------------------------------- rendering
 
 def _scalar(field, value):
@@ -49,11 +47,11 @@ def _scalar(field, value):
     elif isinstance(value, string_types):
         text = value
     else:
-        raise QuadletError("%s: expected a string, number or boolean, got %s" % (field, type(value).__name__))
+        raise ValidationError("expected a string, number or boolean, got %s" % type(value).__name__, field=field)
     if "\n" in text or "\r" in text:
-        raise QuadletError("%s: value contains a newline" % field)
+        raise ValidationError("value contains a newline", field=field)
     if text.endswith("\\"):
-        raise QuadletError("%s: value ends with a backslash, which would join the next line" % field)
+        raise ValidationError("value ends with a backslash, which would join the next line", field=field)
     return text
 
 
@@ -73,8 +71,8 @@ def _render_entries(key, value, field):
         for item_key, item_value in value.items():
             item_field = "%s.%s" % (field, item_key)
             if not DICT_KEY_RE.match(item_key):
-                raise QuadletError("%s: the name must be non-empty without whitespace, quotes, '=' or '\\'"
-                                   % item_field)
+                raise ValidationError("the name must be non-empty without whitespace, quotes, '=' or '\\'",
+                                      field=item_field)
             if item_value is None:
                 continue
             # Dict values are literal: systemd would expand % specifiers (%h, %s, ...) in them.
@@ -90,11 +88,11 @@ def _render_entries(key, value, field):
 def render_section(section, entries, field):
     """Lines of one ``[section]``; ``field`` names it in errors (e.g. ``options``)."""
     if not isinstance(entries, dict):
-        raise QuadletError("%s: expected a dictionary of Quadlet keys" % field)
+        raise ValidationError("expected a dictionary of Quadlet keys", field=field)
     lines = ["[%s]" % section]
     for key, value in entries.items():
         if not KEY_RE.match(key):
-            raise QuadletError("%s.%s: invalid key, it must match %s" % (field, key, KEY_RE.pattern))
+            raise ValidationError("invalid key, it must match %s" % KEY_RE.pattern, field="%s.%s" % (field, key))
         lines.extend(_render_entries(key, value, "%s.%s" % (field, key)))
     return lines
 
@@ -103,10 +101,10 @@ def render(unit_type, unit=None, options=None, service=None, install=None, heade
     """The unit file text: [Unit], [<Type>], [Service], [Install] in that order.
 
     Keys keep the order they were given in; empty sections other than the
-    type's own are left out. Raises QuadletError on bad input.
+    type's own are left out. Raises ValidationError on bad input.
     """
     if unit_type not in SECTIONS:
-        raise QuadletError("type: must be one of %s" % ", ".join(UNIT_TYPES))
+        raise ValidationError("must be one of %s" % ", ".join(UNIT_TYPES), field="type")
     blocks = []
     for section, entries, field in (("Unit", unit, "unit"), (SECTIONS[unit_type], options, "options"),
                                     ("Service", service, "service"), ("Install", install, "install")):
@@ -118,11 +116,11 @@ def render(unit_type, unit=None, options=None, service=None, install=None, heade
 # ---------------------------------------------------------------- naming
 
 def check_name(name, unit_type):
-    """Raise QuadletError unless ``name`` is a usable unit base name."""
+    """Raise ValidationError unless ``name`` is a usable unit base name."""
     if not NAME_RE.match(name or ""):
-        raise QuadletError("name: %r is not a valid unit name, it must match %s" % (name, NAME_RE.pattern))
+        raise ValidationError("%r is not a valid unit name, it must match %s" % (name, NAME_RE.pattern), field="name")
     if name.endswith("." + unit_type):
-        raise QuadletError("name: give the base name without the .%s suffix" % unit_type)
+        raise ValidationError("give the base name without the .%s suffix" % unit_type, field="name")
 
 
 def service_name(name, unit_type, options=None):

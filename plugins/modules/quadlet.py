@@ -236,6 +236,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, quadlet_render
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 
 
 def main():
@@ -256,7 +257,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = quadlet.converge(module, module.params)
+        result = quadlet.converge(ModuleHost(module), module.params)
     except SelfhostError as exc:
         fail_module(module, exc)
     module.exit_json(**result)

@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet_render
-from ansible_collections.selfhost.pi.plugins.module_utils.quadlet_render import QuadletError
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 
 
 # ------------------------------------------------------------ render
@@ -54,16 +54,16 @@ def test_render_quotes_dict_items_only_when_needed_and_skips_nulls():
     ("options", {"Volume": [{"a": 1}]}, "options.Volume[0]: expected a string"),
 ])
 def test_render_rejects_bad_values_naming_the_field(section, value, message):
-    with pytest.raises(QuadletError, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValidationError, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
         quadlet_render.render("container", **{section: value})
 
 
 def test_check_name():
     quadlet_render.check_name("web@.x_1-a", "container")
     for bad in ("", "-x", "a/b", "a b", "../x"):
-        with pytest.raises(QuadletError, match="^name: "):
+        with pytest.raises(ValidationError, match="^name: "):
             quadlet_render.check_name(bad, "container")
-    with pytest.raises(QuadletError, match="without the .pod suffix"):
+    with pytest.raises(ValidationError, match="without the .pod suffix"):
         quadlet_render.check_name("web.pod", "pod")
 
 

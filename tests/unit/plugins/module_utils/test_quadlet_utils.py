@@ -4,29 +4,34 @@ import os
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError
+from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
 
 
-class FakeModule:
+class FakeHost(Host):
+    """Answers the Quadlet generator (not on this Debian 12 machine) and records what it was shown."""
+
     def __init__(self, result=(0, "---web.service---\n", "")):
         self.result = result
         self.calls = []
+        self.warnings = []
 
-    def run_command(self, cmd, environ_update=None, **kwargs):
-        tmpdir = (environ_update or {}).get("QUADLET_UNIT_DIRS")
+    def _run(self, argv, data=None, cwd=None, env=None):
+        tmpdir = (env or {}).get("QUADLET_UNIT_DIRS")
         seen = {}
         if tmpdir:
             for root, dummy, files in os.walk(tmpdir):
                 for name in files:
                     with open(os.path.join(root, name)) as handle:
                         seen[os.path.relpath(os.path.join(root, name), tmpdir)] = handle.read()
-        self.calls.append((cmd, tmpdir, seen))
+        self.calls.append((argv, tmpdir, seen))
         return self.result
 
-    def get_bin_path(self, name, required=False):
+    def which(self, name, required=False):
         return None
 
-    def fail_json(self, msg, **kwargs):
-        raise RuntimeError(msg)
+    def warn(self, msg):
+        self.warnings.append(msg)
 
 
 # ------------------------------------------------------------ dry run
@@ -73,47 +78,47 @@ def test_validate_dryrun_copies_siblings_and_dropins(tmp_path):
     (unit_dir / "web.container.d" / "10-x.conf").write_text("[Container]\n")
     (unit_dir / "notes.txt").write_text("no\n")
     (unit_dir / ".web.container.tmp").write_text("no\n")
-    module = FakeModule()
-    error, warnings = quadlet.validate_dryrun(module, str(unit_dir), {"web.container": "new\n"},
+    host = FakeHost()
+    error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"},
                                               generator="/q")
     assert error is None and warnings == []
-    cmd, tmpdir, seen = module.calls[0]
+    cmd, tmpdir, seen = host.calls[0]
     assert cmd == ["/q", "-dryrun"]
     assert seen == {"app.pod": "[Pod]\n", "web.container": "new\n", os.path.join("sub", "db.volume"): "[Volume]\n",
                     os.path.join("web.container.d", "10-x.conf"): "[Container]\n"}
     assert not os.path.exists(tmpdir)
     # A user's directory has no users/ special case, and -user is passed.
-    quadlet.validate_dryrun(module, str(unit_dir), {"web.container": "new\n"}, user="web", generator="/q")
-    cmd, dummy, seen = module.calls[1]
+    quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, user="web", generator="/q")
+    cmd, dummy, seen = host.calls[1]
     assert cmd == ["/q", "-dryrun", "-user"] and os.path.join("users", "u.container") in seen
 
 
 def test_validate_dryrun_reports_errors_and_other_units(tmp_path):
-    module = FakeModule((1, "---web.service---\n", STDERR))
-    error, warnings = quadlet.validate_dryrun(module, str(tmp_path / "missing"), {"web.container": "x"},
+    host = FakeHost((1, "---web.service---\n", STDERR))
+    error, warnings = quadlet.validate_dryrun(host, str(tmp_path / "missing"), {"web.container": "x"},
                                               generator="/q")
     assert error.startswith("converting \"web.container\": unsupported key 'Bogus'")
     assert "Loading source" not in error
     assert any("another unit" in w and "broken.container" in w for w in warnings)
     # Only other units fail: a warning, not an error.
-    module = FakeModule((1, "---web.service---\n", 'converting "broken.container": bad\n'))
-    error, warnings = quadlet.validate_dryrun(module, str(tmp_path), {"web.container": "x"}, generator="/q")
+    host = FakeHost((1, "---web.service---\n", 'converting "broken.container": bad\n'))
+    error, warnings = quadlet.validate_dryrun(host, str(tmp_path), {"web.container": "x"}, generator="/q")
     assert error is None and len(warnings) == 1
     # Failure that names no unit and generates nothing is still a failure.
-    module = FakeModule((1, "", "panic: boom\n"))
-    error, dummy = quadlet.validate_dryrun(module, str(tmp_path), {"web.container": "x"}, generator="/q")
+    host = FakeHost((1, "", "panic: boom\n"))
+    error, dummy = quadlet.validate_dryrun(host, str(tmp_path), {"web.container": "x"}, generator="/q")
     assert "rc=1" in error and "panic: boom" in error
 
 
 def test_find_generator_missing_names_podman_version(tmp_path):
-    class Module(FakeModule):
-        def get_bin_path(self, name, required=False):
+    class Podman43(FakeHost):
+        def which(self, name, required=False):
             return "/usr/bin/podman"
 
-    module = Module((0, "podman version 4.3.1\n", ""))
-    with pytest.raises(RuntimeError, match=r"Quadlet needs podman >= 4.4 \(Debian 13\); this host has podman "
+    host = Podman43((0, "podman version 4.3.1\n", ""))
+    with pytest.raises(HostStateError, match=r"Quadlet needs podman >= 4.4 \(Debian 13\); this host has podman "
                                            r"version 4.3.1"):
-        quadlet.find_generator(module, str(tmp_path / "quadlet"))
+        quadlet.find_generator(host, str(tmp_path / "quadlet"))
 
 
 # ------------------------------------------------------------ plan

@@ -238,3 +238,20 @@ def test_a_lost_daemon_reload_is_finished_on_the_next_run(monkeypatch, host):
     assert not failed and result["changed"]
     assert host.verbs() == ["show", "daemon-reload", "restart", "show"]
     assert "daemon-reload" in result["diff"][0]["after"]
+
+
+def test_a_link_on_the_way_to_the_users_unit_directory_is_refused(monkeypatch, host):
+    """~/.config -> /etc would have root read and write the system's units for the user."""
+    elsewhere = host.tmp / "elsewhere"
+    (elsewhere / "containers" / "systemd").mkdir(parents=True)
+    (elsewhere / "containers" / "systemd" / "web.container").write_text("[Container]\nImage=root's\n")
+    home = host.tmp / "home" / "web"
+    home.mkdir(parents=True)
+    (home / ".config").symlink_to(elsewhere)
+    for check_mode in (True, False):
+        failed, result = run_module(monkeypatch, quadlet, dict(ARGS, user="web", state="present"),
+                                    check_mode=check_mode, diff=True)
+        assert failed and "passes through a symlink" in result["msg"], result["msg"]
+        assert "root's" not in str(result)
+    assert (elsewhere / "containers" / "systemd" / "web.container").read_text() == "[Container]\nImage=root's\n"
+    assert host.calls == []
