@@ -28,13 +28,14 @@ import os
 import pwd
 import re
 import shutil
+import stat
 import tempfile
 
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     QUADLET_GENERATOR, QUADLET_SYSTEM_DIR, QUADLET_USER_SUBDIR)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, HostStateError, UnsafePathError, ValidationError)
-from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
 from ansible_collections.selfhost.pi.plugins.module_utils.quadlet_render import (
     UNIT_TYPES, check_name, render, service_name, service_name_from_content)
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
@@ -50,6 +51,14 @@ LOG_PREFIX_RE = re.compile(r"^quadlet-generator\[\d+\]: ")
 CONVERTING_RE = re.compile(r'(?:converting|error loading) "(?:[^"]*/)?([^"/]+)"')
 
 RUNNING_STATES = ("active", "activating", "reloading", "refreshing")
+
+# The dry run copies a unit directory a service user owns, as root: bounded, and never through a link.
+MAX_UNIT_FILE_BYTES = 1 << 20      # one unit or drop-in
+MAX_UNIT_TREE_BYTES = 16 << 20     # all of them
+MAX_UNIT_TREE_FILES = 1000
+MAX_UNIT_DIR_DEPTH = 16
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 # ---------------------------------------------------------------- naming
@@ -81,29 +90,150 @@ def _is_unit_file(name):
     return os.path.splitext(name)[1][1:] in UNIT_TYPES and not name.startswith(".")
 
 
-def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
-    """Copy Quadlet units and drop-in ``*.d/*.conf`` files from ``src`` to ``dst``.
+def open_dir_nofollow(path):
+    """A read-only descriptor of the directory ``path``, opened one component at a time without following links.
 
+    Raises OSError: ELOOP or ENOTDIR when a component is a link or not a
+    directory, ENOENT when one is missing. The caller closes the descriptor.
+    """
+    fd = os.open("/", DIR_FLAGS)
+    try:
+        for part in [p for p in os.path.abspath(path).split("/") if p]:
+            child = os.open(part, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unsafe(path, exc):
+    """The error for an OSError met on the way to ``path`` (a link or a file where a directory should be)."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return UnsafePathError("%s: a symbolic link or a file is on the way; root does not follow links a service "
+                               "user can place" % path, path=path, error=str(exc))
+    reason = exc.strerror or str(exc)
+    return HostStateError(reason if path in reason else "%s: %s" % (path, reason), path=path)
+
+
+def _read_regular(dir_fd, name, st):
+    """The bytes of regular file ``name`` (lstat ``st``), or a reason why it is left out. Never follows a link."""
+    if st.st_size > MAX_UNIT_FILE_BYTES:
+        return None, "is larger than %d bytes" % MAX_UNIT_FILE_BYTES
+    try:
+        fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:  # replaced by a link (ELOOP) or removed since it was listed
+        return None, "could not be opened without following links (%s)" % (exc.strerror or exc)
+    try:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return None, "was replaced while it was read"
+        chunks, size = [], 0
+        while size <= MAX_UNIT_FILE_BYTES:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_UNIT_FILE_BYTES:
+            return None, "is larger than %d bytes" % MAX_UNIT_FILE_BYTES
+        return b"".join(chunks), None
+    finally:
+        os.close(fd)
+
+
+def _copy_dir(dir_fd, src, dst, rel, skip, skip_dirs, skipped, depth, budget):
+    in_dropin = any(part.endswith(".d") for part in rel.split("/") if part)
+    for name in sorted(os.listdir(dir_fd)):
+        if name.startswith("."):
+            continue
+        where = os.path.join(src, rel, name) if rel else os.path.join(src, name)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            continue  # removed since it was listed
+        if stat.S_ISDIR(st.st_mode):
+            if not rel and name in skip_dirs:
+                continue
+            if depth >= MAX_UNIT_DIR_DEPTH:
+                skipped.append("%s is deeper than %d directories, left out of the dry run"
+                               % (where, MAX_UNIT_DIR_DEPTH))
+                continue
+            try:
+                child = os.open(name, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError as exc:
+                skipped.append("%s could not be opened without following links (%s), left out of the dry run"
+                               % (where, exc.strerror or exc))
+                continue
+            try:
+                _copy_dir(child, src, dst, os.path.join(rel, name) if rel else name, skip, skip_dirs, skipped,
+                          depth + 1, budget)
+            finally:
+                os.close(child)
+            continue
+        wanted = _is_unit_file(name) or (in_dropin and name.endswith(".conf"))
+        if stat.S_ISLNK(st.st_mode) and not wanted:
+            # A linked directory (a subdirectory or a drop-in ``NAME.d``) would be walked by Quadlet.
+            wanted = "." not in name or name.endswith(".d")
+        if not wanted or (not rel and name in skip):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append("%s is not a regular file (%s), left out of the dry run" % (where, _file_type(st)))
+            continue
+        if budget["files"] >= MAX_UNIT_TREE_FILES or budget["bytes"] + st.st_size > MAX_UNIT_TREE_BYTES:
+            skipped.append("%s is past the first %d files or %d bytes, left out of the dry run"
+                           % (where, MAX_UNIT_TREE_FILES, MAX_UNIT_TREE_BYTES))
+            continue
+        data, reason = _read_regular(dir_fd, name, st)
+        if data is None:
+            skipped.append("%s %s, left out of the dry run" % (where, reason))
+            continue
+        budget["files"] += 1
+        budget["bytes"] += len(data)
+        target_dir = os.path.join(dst, rel)
+        if not os.path.isdir(target_dir):
+            os.makedirs(target_dir)
+        with open(os.path.join(target_dir, name), "wb") as handle:
+            handle.write(data)
+
+
+def _file_type(st):
+    for test, label in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(st.st_mode):
+            return label
+    return "mode %o" % st.st_mode
+
+
+def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
+    """Copy Quadlet units and drop-in ``*.d/*.conf`` files from ``src`` to ``dst``; return what was left out.
+
+    Root reads a directory a service user owns here, so nothing is followed:
+    ``src`` is opened one component at a time without following links (a
+    link on the way raises UnsafePathError), subdirectories likewise, and
+    only regular files are read, through a descriptor opened with
+    ``O_NOFOLLOW``, within ``MAX_UNIT_FILE_BYTES`` each and
+    ``MAX_UNIT_TREE_FILES``/``MAX_UNIT_TREE_BYTES`` in all. Links, FIFOs,
+    devices and sockets are left out unread; the returned list says what was
+    left out and why (for warnings).
     Top-level files named in ``skip`` are left out (they get new contents),
     as are top-level directories named in ``skip_dirs``.
     """
-    if not os.path.isdir(src):
-        return
-    for root, dirs, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and not (rel == "." and d in skip_dirs)]
-        in_dropin = any(part.endswith(".d") for part in rel.split(os.sep))
-        for name in files:
-            if rel == "." and name in skip:
-                continue
-            if _is_unit_file(name) or (in_dropin and name.endswith(".conf")):
-                target_dir = os.path.join(dst, rel)
-                if not os.path.isdir(target_dir):
-                    os.makedirs(target_dir)
-                try:
-                    shutil.copyfile(os.path.join(root, name), os.path.join(target_dir, name))
-                except (IOError, OSError):
-                    pass  # a dangling symlink: Quadlet skips it too
+    try:
+        fd = open_dir_nofollow(src)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _unsafe(src, exc)
+        raise
+    skipped = []
+    try:
+        _copy_dir(fd, src, dst, "", skip, skip_dirs, skipped, 0, dict(files=0, bytes=0))
+    finally:
+        os.close(fd)
+    return skipped
 
 
 def _mentions(text, fname):
@@ -147,14 +277,17 @@ def validate_dryrun(host, unit_dir, units, user=None, generator=None):
     written with copies of the other units in ``unit_dir`` to a temporary
     directory that ``QUADLET_UNIT_DIRS`` points the generator at; nothing on
     the host changes. Returns ``(error, warnings)``: ``error`` is None when
-    the units convert, else the generator's message; ``warnings`` are its
-    warnings about them plus errors of other, unrelated units.
+    the units convert, else the generator's message; ``warnings`` say which
+    entries of ``unit_dir`` were left out of the copy (see copy_unit_tree),
+    then give the generator's warnings about the units and the errors of
+    other, unrelated units. Raises UnsafePathError when ``unit_dir`` is
+    reached through a link.
     """
     generator = generator or find_generator(host)
     tmpdir = tempfile.mkdtemp(prefix="quadlet-dryrun.")
     try:
         # Rootful Quadlet ignores /etc/containers/systemd/users (units for users).
-        copy_unit_tree(unit_dir, tmpdir, skip=set(units), skip_dirs=() if user else ("users",))
+        skipped = copy_unit_tree(unit_dir, tmpdir, skip=set(units), skip_dirs=() if user else ("users",))
         for fname, content in units.items():
             with open(os.path.join(tmpdir, fname), "wb") as handle:
                 handle.write(content.encode("utf-8", errors="surrogateescape"))
@@ -163,7 +296,8 @@ def validate_dryrun(host, unit_dir, units, user=None, generator=None):
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     mine, warnings, others = parse_dryrun(err, units, tmpdir, unit_dir)
-    warnings += ["another unit in %s fails to convert: %s" % (unit_dir, line) for line in others]
+    warnings = skipped + warnings + ["another unit in %s fails to convert: %s" % (unit_dir, line)
+                                     for line in others]
     if mine:
         return "; ".join(mine), warnings
     if rc != 0 and not out.strip():
@@ -227,13 +361,40 @@ def act(systemctl, service, action, path):
             path=path, service=service, journal=journal.splitlines())
 
 
-def _unsafe(path, exc):
-    """The error for an OSError met on the way to ``path`` (a link or a file where a directory should be)."""
-    reason = exc.strerror or str(exc)
-    where = reason if path in reason else "%s: %s" % (path, reason)
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return UnsafePathError("%s; root does not follow links a service user can place" % where, path=path)
-    return HostStateError(where, path=path)
+def _read_installed(unit_dir, fname):
+    """The installed unit's text, or None; reached without following links (a link is not a unit file)."""
+    try:
+        dir_fd = open_dir_nofollow(unit_dir)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise _unsafe(unit_dir, exc)
+    try:
+        st = os.stat(fname, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data, reason = _read_regular(dir_fd, fname, st)
+        if data is None:
+            raise UnsafePathError("%s %s; remove it by hand" % (os.path.join(unit_dir, fname), reason))
+        return data.decode("utf-8", errors="surrogateescape")
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_installed(unit_dir, fname):
+    """Unlink the unit file in ``unit_dir``, reached without following links."""
+    try:
+        dir_fd = open_dir_nofollow(unit_dir)
+    except OSError as exc:
+        raise _unsafe(unit_dir, exc)
+    try:
+        os.unlink(fname, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def converge(host, p):
@@ -268,7 +429,7 @@ def converge(host, p):
     manager = systemctl.manager_ready()
 
     if state == "absent":
-        before = read_text(path)
+        before = _read_installed(unit_dir, fname)
         service = service_name_from_content(name, unit_type, before)
     else:
         before = None
@@ -320,7 +481,7 @@ def converge(host, p):
         if action:
             act(systemctl, service, action, path)
         if file_changed:
-            os.unlink(path)
+            _remove_installed(unit_dir, fname)
     else:
         try:
             ensure_directory(unit_dir, DIR_MODE, uid, gid)

@@ -1,10 +1,11 @@
 """Quadlet units on the host: the dry run on a copy of the unit directory, and the service plan."""
 import os
+import resource
 
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
-from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, UnsafePathError
 from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
 
 
@@ -22,7 +23,7 @@ class FakeHost(Host):
         if tmpdir:
             for root, dummy, files in os.walk(tmpdir):
                 for name in files:
-                    with open(os.path.join(root, name)) as handle:
+                    with open(os.path.join(root, name), errors="replace") as handle:
                         seen[os.path.relpath(os.path.join(root, name), tmpdir)] = handle.read()
         self.calls.append((argv, tmpdir, seen))
         return self.result
@@ -91,6 +92,102 @@ def test_validate_dryrun_copies_siblings_and_dropins(tmp_path):
     quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, user="web", generator="/q")
     cmd, dummy, seen = host.calls[1]
     assert cmd == ["/q", "-dryrun", "-user"] and os.path.join("users", "u.container") in seen
+
+
+SECRET = "root:$y$j9T$SECRET-HASH:19000:0:99999:7:::\n"
+
+
+def test_dry_run_copies_regular_files_only_and_never_follows_links(tmp_path):
+    """Finding 5: root copied the user's unit directory following links (a link to /etc/shadow was quoted
+    back in a warning). Links, FIFOs and devices are left out, with a warning that never reads them."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    secret = outside / "shadow"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    (outside / "dir" / "stolen.container").write_text(SECRET)
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "app.pod").write_text("[Pod]\n")
+    (unit_dir / "shadow.container").symlink_to(secret)
+    (unit_dir / "null.volume").symlink_to("/dev/null")
+    os.mkfifo(str(unit_dir / "fifo.network"))
+    (unit_dir / "sub").symlink_to(outside / "dir")              # a linked subdirectory
+    (unit_dir / "web.container.d").symlink_to(outside / "dir")  # a linked drop-in directory
+    with open(str(unit_dir / "big.container"), "wb") as handle:  # sparse: costs no disk
+        handle.truncate(quadlet.MAX_UNIT_FILE_BYTES + 1)
+    (unit_dir / "notes.txt").symlink_to(secret)                 # not a unit: ignored without a word
+    host = FakeHost()
+    error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert error is None
+    dummy, tmpdir, seen = host.calls[0]
+    assert seen == {"app.pod": "[Pod]\n", "web.container": "new\n"}
+    assert not any("SECRET" in text for text in seen.values())
+    assert sorted(w.split(" ")[0] for w in warnings) == sorted(
+        str(unit_dir / name) for name in ("big.container", "fifo.network", "null.volume", "shadow.container",
+                                          "sub", "web.container.d"))
+    assert all("left out of the dry run" in w for w in warnings)
+    assert not any("SECRET" in w or str(outside) in w for w in warnings)
+    assert not os.path.exists(tmpdir)
+
+
+def test_dry_run_link_to_dev_zero_does_not_fill_tmp(tmp_path):
+    """Finding 5: a link to /dev/zero filled /tmp. The file size limit turns the old endless copy into a
+    failed write (EFBIG) instead of filling this machine's disk, so the test can fail without harm."""
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "zero.container").symlink_to("/dev/zero")
+    host = FakeHost()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, hard))
+    try:
+        error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"},
+                                                  generator="/q")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert error is None
+    assert host.calls[0][2] == {"web.container": "new\n"}
+    assert warnings == ["%s is not a regular file (a symbolic link), left out of the dry run"
+                        % (unit_dir / "zero.container")]
+
+
+def test_dry_run_copy_is_bounded(tmp_path, monkeypatch):
+    """However many files a user puts there, root copies a bounded amount to /tmp."""
+    monkeypatch.setattr(quadlet, "MAX_UNIT_TREE_FILES", 2)
+    monkeypatch.setattr(quadlet, "MAX_UNIT_DIR_DEPTH", 1)
+    unit_dir = tmp_path / "systemd"
+    (unit_dir / "a" / "b").mkdir(parents=True)
+    for name in ("1.volume", "2.volume", "3.volume"):
+        (unit_dir / name).write_text("[Volume]\n")
+    (unit_dir / "a" / "in.volume").write_text("[Volume]\n")
+    host = FakeHost()
+    dummy, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert sorted(host.calls[0][2]) == ["1.volume", "2.volume", "web.container"]
+    assert warnings == ["%s is past the first 2 files or %d bytes, left out of the dry run"
+                        % (unit_dir / "3.volume", quadlet.MAX_UNIT_TREE_BYTES),
+                        "%s is deeper than 1 directories, left out of the dry run" % (unit_dir / "a" / "b"),
+                        "%s is past the first 2 files or %d bytes, left out of the dry run"
+                        % (unit_dir / "a" / "in.volume", quadlet.MAX_UNIT_TREE_BYTES)]
+
+
+@pytest.mark.parametrize("link", ["systemd", "containers"])
+def test_dry_run_refuses_a_unit_directory_behind_a_link(tmp_path, link):
+    """~/.config/containers/systemd (or a directory above it) linked elsewhere is not walked as root."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "systemd").mkdir(parents=True)
+    (elsewhere / "systemd" / "stolen.container").write_text(SECRET)
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    if link == "systemd":
+        (home / ".config" / "containers").mkdir()
+        (home / ".config" / "containers" / "systemd").symlink_to(elsewhere / "systemd")
+    else:
+        (home / ".config" / "containers").symlink_to(elsewhere)
+    host = FakeHost()
+    unit_dir = str(home / ".config" / "containers" / "systemd")
+    with pytest.raises(UnsafePathError, match="^%s: " % unit_dir):
+        quadlet.validate_dryrun(host, unit_dir, {"web.container": "new\n"}, user="web", generator="/q")
+    assert host.calls == []
 
 
 def test_validate_dryrun_reports_errors_and_other_units(tmp_path):

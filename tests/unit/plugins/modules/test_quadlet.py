@@ -251,7 +251,12 @@ def test_a_link_on_the_way_to_the_users_unit_directory_is_refused(monkeypatch, h
     for check_mode in (True, False):
         failed, result = run_module(monkeypatch, quadlet, dict(ARGS, user="web", state="present"),
                                     check_mode=check_mode, diff=True)
-        assert failed and "passes through a symlink" in result["msg"], result["msg"]
+        assert failed and "a symbolic link or a file is on the way" in result["msg"], result["msg"]
+        assert "root's" not in str(result)
+        # Removing it would have unlinked the file the link points at.
+        failed, result = run_module(monkeypatch, quadlet, {"name": "web", "user": "web", "state": "absent"},
+                                    check_mode=check_mode, diff=True)
+        assert failed and "a symbolic link or a file is on the way" in result["msg"], result["msg"]
         assert "root's" not in str(result)
     assert (elsewhere / "containers" / "systemd" / "web.container").read_text() == "[Container]\nImage=root's\n"
     assert host.calls == []
