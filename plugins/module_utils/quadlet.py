@@ -181,6 +181,10 @@ def _copy_dir(dir_fd, src, dst, rel, skip, skip_dirs, skipped, depth, budget):
         if not stat.S_ISREG(st.st_mode):
             skipped.append("%s is not a regular file (%s), left out of the dry run" % (where, _file_type(st)))
             continue
+        if st.st_uid != budget["owner"]:  # e.g. a hard link to another account's file
+            skipped.append("%s is owned by uid %d, not by the directory's owner (uid %d), left out of the dry run"
+                           % (where, st.st_uid, budget["owner"]))
+            continue
         if budget["files"] >= MAX_UNIT_TREE_FILES or budget["bytes"] + st.st_size > MAX_UNIT_TREE_BYTES:
             skipped.append("%s is past the first %d files or %d bytes, left out of the dry run"
                            % (where, MAX_UNIT_TREE_FILES, MAX_UNIT_TREE_BYTES))
@@ -212,8 +216,9 @@ def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
     Root reads a directory a service user owns here, so nothing is followed:
     ``src`` is opened one component at a time without following links (a
     link on the way raises UnsafePathError), subdirectories likewise, and
-    only regular files are read, through a descriptor opened with
-    ``O_NOFOLLOW``, within ``MAX_UNIT_FILE_BYTES`` each and
+    only regular files owned by the owner of ``src`` are read (a hard link
+    keeps its owner), through a descriptor opened with ``O_NOFOLLOW``, within
+    ``MAX_UNIT_FILE_BYTES`` each and
     ``MAX_UNIT_TREE_FILES``/``MAX_UNIT_TREE_BYTES`` in all. Links, FIFOs,
     devices and sockets are left out unread; the returned list says what was
     left out and why (for warnings).
@@ -230,7 +235,7 @@ def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
         raise
     skipped = []
     try:
-        _copy_dir(fd, src, dst, "", skip, skip_dirs, skipped, 0, dict(files=0, bytes=0))
+        _copy_dir(fd, src, dst, "", skip, skip_dirs, skipped, 0, dict(files=0, bytes=0, owner=os.fstat(fd).st_uid))
     finally:
         os.close(fd)
     return skipped

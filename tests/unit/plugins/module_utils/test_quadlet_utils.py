@@ -131,6 +131,22 @@ def test_dry_run_copies_regular_files_only_and_never_follows_links(tmp_path):
     assert not os.path.exists(tmpdir)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file another owner")
+def test_dry_run_copies_only_files_of_the_directory_owner(tmp_path):
+    """A hard link keeps its owner: a link to another account's file (where fs.protected_hardlinks allows
+    one) is a file owned by someone else, and is left out unread."""
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "mine.volume").write_text("[Volume]\n")
+    (unit_dir / "theirs.container").write_text(SECRET)
+    os.chown(str(unit_dir / "theirs.container"), 4242, -1)
+    host = FakeHost()
+    dummy, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert host.calls[0][2] == {"mine.volume": "[Volume]\n", "web.container": "new\n"}
+    assert warnings == ["%s is owned by uid 4242, not by the directory's owner (uid %d), left out of the dry run"
+                        % (unit_dir / "theirs.container", os.geteuid())]
+
+
 def test_dry_run_link_to_dev_zero_does_not_fill_tmp(tmp_path):
     """Finding 5: a link to /dev/zero filled /tmp. The file size limit turns the old endless copy into a
     failed write (EFBIG) instead of filling this machine's disk, so the test can fail without harm."""
