@@ -435,7 +435,7 @@ def converge(host, p):
 
     if state == "absent":
         before = _read_installed(unit_dir, fname)
-        service = service_name_from_content(name, unit_type, before)
+        service = service_name_from_content(name, unit_type, before, path)
     else:
         before = None
         service = service_name(name, unit_type, p["options"])

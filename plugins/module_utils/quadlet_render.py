@@ -193,21 +193,28 @@ def check_name(name, unit_type):
         raise ValidationError("give the base name without the .%s suffix" % unit_type, field="name")
 
 
-def service_name(name, unit_type, options=None):
-    """The service Quadlet generates for NAME.TYPE; ``ServiceName=`` overrides."""
+def service_name(name, unit_type, options=None, field="options.ServiceName"):
+    """The service Quadlet generates for NAME.TYPE; ``ServiceName=`` overrides.
+
+    The name goes on systemctl's command line: one that is not a plain unit
+    name (``-H host`` would be an option) raises ValidationError naming ``field``.
+    """
     explicit = (options or {}).get("ServiceName")
     if explicit:
+        if not NAME_RE.match(str(explicit)):
+            raise ValidationError("%r is not a valid unit name, it must match %s" % (explicit, NAME_RE.pattern),
+                                  field=field)
         return "%s.service" % explicit
     return "%s%s.service" % (name, SERVICE_SUFFIX[unit_type])
 
 
-def service_name_from_content(name, unit_type, content):
-    """service_name() for an installed unit file's text (honours its ServiceName=)."""
+def service_name_from_content(name, unit_type, content, where="the installed unit"):
+    """service_name() for an installed unit file's text (honours its ServiceName=, named ``where`` in errors)."""
     section, options = None, {}
-    for line in (content or "").splitlines():
+    for line in (content or "").split("\n"):
         line = line.strip()
         if line.startswith("["):
             section = line.strip("[]")
         elif section == SECTIONS[unit_type] and line.startswith("ServiceName="):
             options["ServiceName"] = line.split("=", 1)[1].strip()
-    return service_name(name, unit_type, options)
+    return service_name(name, unit_type, options, field="%s: ServiceName" % where)

@@ -160,9 +160,12 @@ notes:
   - The dry run sees the units of the scope's own directory (C(/etc/containers/systemd) or
     C(~USER/.config/containers/systemd), with subdirectories and drop-ins), not those in C(/usr/share) or
     C(/etc/containers/systemd/users).
-  - The dry run copies that directory as root without following links; only regular files are copied (at most
-    1 MiB each, 1000 files and 16 MiB in all, 16 directories deep). Symbolic links, FIFOs and devices are left
-    out unread, with a warning naming them; a unit that references one of them may then fail the dry run.
+  - The dry run copies that directory as root without following links; only regular files owned by the
+    directory's owner are copied (at most 1 MiB each, 1000 files and 16 MiB in all, 16 directories deep).
+    Symbolic links, FIFOs, devices and other accounts' files are left out unread, with a warning naming them; a
+    unit that references one of them may then fail the dry run.
+  - With I(state=absent), a C(ServiceName=) in the installed file that is not a plain unit name is refused
+    (the name goes on root's C(systemctl) command line).
   - C(systemctl start) waits for the service; a first start that pulls a large image may need
     C(service.TimeoutStartSec).
 seealso:

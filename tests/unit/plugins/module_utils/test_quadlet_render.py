@@ -292,3 +292,12 @@ def test_service_name_from_installed_content():
     content = "[Unit]\nServiceName=no\n[Pod]\nServiceName=mypod\n"
     assert quadlet_render.service_name_from_content("app", "pod", content) == "mypod.service"
     assert quadlet_render.service_name_from_content("app", "pod", None) == "app-pod.service"
+
+
+def test_a_service_name_that_is_not_a_unit_name_is_refused():
+    """The name goes on root's systemctl command line; an installed file's ServiceName= is the user's text."""
+    with pytest.raises(ValidationError, match=r"^options.ServiceName: '-Hevil' is not a valid unit name"):
+        quadlet_render.service_name("web", "container", {"ServiceName": "-Hevil"})
+    content = "[Container]\nServiceName=--root=/tmp/x\n"
+    with pytest.raises(ValidationError, match=r"^/u/web.container: ServiceName: '--root=/tmp/x' is not a valid"):
+        quadlet_render.service_name_from_content("web", "container", content, "/u/web.container")
