@@ -168,6 +168,11 @@ def test_bad_input_fails_before_any_command(monkeypatch, host):
     for args, msg in [
         (dict(ARGS, options={"Image": "x", "PublishPort": ["1:1", "2:2\n"]}),
          "options.PublishPort[1]: value contains a newline"),
+        (dict(ARGS, options={"Image": "x", "Environment": {"FOO": "a\x1b[2J"}}),
+         "options.Environment.FOO: value contains the control character U+001B"),
+        (dict(ARGS, service={"TimeoutStartSec": "300\\  ", "ExecStartPre": "/bin/true"}),
+         "service.TimeoutStartSec: value ends with a backslash"),
+        (dict(ARGS, options={"Image": "x", "Volume": "/srv/%Q:/q"}), "options.Volume: %Q is not a systemd specifier"),
         (dict(ARGS, name="a/b"), "name: 'a/b' is not a valid unit name"),
         (dict(ARGS, user="nobody-here"), "user: nobody-here does not exist"),
         (dict(ARGS, manager_timeout=-1), "manager_timeout: -1 must be >= 0"),
