@@ -21,8 +21,8 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
-from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, quadlet_render, service_data, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
@@ -97,9 +97,9 @@ class Service(object):
             service=service_options,
             install={"WantedBy": "default.target"},
         )
-        quadlet.check_name(spec["name"], "container")
-        self.content = quadlet.render("container", self.unit_params["unit"], self.unit_params["options"],
-                                      self.unit_params["service"], self.unit_params["install"])
+        quadlet_render.check_name(spec["name"], "container")
+        self.content = quadlet_render.render("container", self.unit_params["unit"], self.unit_params["options"],
+                                             self.unit_params["service"], self.unit_params["install"])
         self.site = None
         if spec.get("domain"):
             site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
@@ -130,13 +130,13 @@ class Service(object):
         except KeyError:
             pw = None
         if pw is not None and not self.user["changed"]:
-            self.unit = quadlet.converge(check, self.unit_params)
+            self.unit = quadlet.converge(ModuleHost(self.module).checked(), self.unit_params)
             return
         # The user (or its manager) is not there yet: the unit can only be checked on its own.
         unit_dir = quadlet.unit_directory(pw) if pw else os.path.join(self.user_spec["home"], quadlet.USER_UNIT_SUBDIR)
         path = os.path.join(unit_dir, "%s.container" % self.name)
-        error, warnings = quadlet.validate_dryrun(check, unit_dir, {"%s.container" % self.name: self.content},
-                                                  self.name)
+        error, warnings = quadlet.validate_dryrun(ModuleHost(self.module).checked(), unit_dir,
+                                                  {"%s.container" % self.name: self.content}, self.name)
         for warning in warnings:
             self.module.warn("quadlet: %s" % warning)
         if error:
@@ -172,7 +172,7 @@ class Service(object):
             self.make_bind_dirs()
             if self.digest:
                 self.load_image()
-            self.unit = quadlet.converge(real, params)
+            self.unit = quadlet.converge(ModuleHost(self.module), params)
 
     def write_env(self):
         uid = self.user["uid"]
@@ -247,7 +247,7 @@ def converge(module, params):
         field = "services[%d]" % index
         try:
             services.append(Service(module, params, index, spec))
-        except (ValueError, quadlet.QuadletError, SelfhostError) as exc:
+        except (ValueError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
     if not errors:
         for svc in services:
