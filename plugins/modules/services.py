@@ -298,6 +298,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
 
 
@@ -311,7 +313,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, failures = converge(module, module.params)
+    try:
+        result, failures = converge(ModuleHost(module), module.params, diff=module._diff)
+    except SelfhostError as exc:
+        fail_module(module, exc)
     if failures:
         module.fail_json(msg="; ".join(failures), **result)
     module.exit_json(**result)
