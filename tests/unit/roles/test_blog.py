@@ -15,7 +15,10 @@ import jinja2
 import pytest
 import yaml
 
+from ansible_collections.selfhost.pi.plugins.modules import git_bundle
+
 from ..plugins.modules.gitrepo import needs_git
+from ..plugins.modules.helpers import run_module
 from ..plugins.modules.test_hugo_site import ME, Site
 
 ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
@@ -159,3 +162,29 @@ def test_builder_fails_cleanly_on_bad_configuration(tmp_path, capsys):
     bad.write_text(json.dumps(dict(dest="relative", repo="/x", owner=ME)))
     assert program.main(str(bad)) == 1
     assert "dest: 'relative' must be an absolute path below /" in capsys.readouterr().err
+
+
+# -- blog_source: the bundle made on the controller, built on the host --------------
+@needs_git
+def test_an_unchanged_blog_source_rebuilds_nothing(tmp_path, monkeypatch):
+    """bundle.yml then hugo_site, as the role runs them: the same files give the same release."""
+    site = Site(tmp_path, monkeypatch)
+    source = tmp_path / "blog_source"
+    source.mkdir()
+    (source / "content.txt").write_text("<h1>from the controller</h1>\n")
+    (tmp_path / "scratch").mkdir()
+    bundle = str(tmp_path / "scratch" / "site.bundle")
+    (task,) = [t for t in tasks("bundle.yml") if "selfhost.pi.git_bundle" in t]
+    with open(os.path.join(ROLE, "vars", "main.yml")) as handle:
+        exclude = yaml.safe_load(handle)["__blog_bundle_exclude"]
+    assert task["selfhost.pi.git_bundle"]["exclude"] == "{{ __blog_bundle_exclude }}"
+    bundle_args = dict(src=str(source), dest=bundle, branch="main", message="Site from blog_source", exclude=exclude)
+    failed, made = run_module(monkeypatch, git_bundle, bundle_args)
+    assert not failed, made
+    failed, first = site.run(repo=bundle, version="main")
+    assert not failed and first["built"] and first["commit"] == made["commit"]
+    assert site.served() == "<h1>from the controller</h1>\n"
+    os.unlink(bundle)                                  # a fresh scratch directory on the next run
+    run_module(monkeypatch, git_bundle, bundle_args)
+    failed, again = site.run(repo=bundle, version="main")
+    assert not failed and not again["changed"]
