@@ -51,8 +51,8 @@ def validate(host, git, params):
     for pattern in params["exclude"]:
         if not pattern.strip() or "\n" in pattern:
             raise ValidationError("%r is not a gitignore pattern (one non-empty line)" % pattern, field="exclude")
-    if "\n" in params["message"] or not params["message"].strip():
-        raise ValidationError("must be one non-empty line", field="message")
+    if "\n" in params["commit_message"] or not params["commit_message"].strip():
+        raise ValidationError("must be one non-empty line", field="commit_message")
     path = git if "/" in git else host.which(git)
     if not path or not os.access(path, os.X_OK):
         raise HostStateError("%s not found or not executable" % git, field="git_path")
@@ -147,7 +147,7 @@ def converge(host, params):
     workdir = tempfile.mkdtemp(prefix="selfhost-bundle.")
     try:
         bundle, commit = make_bundle(host, git, workdir, os.path.abspath(params["src"]), params["branch"],
-                                     params["message"], params["exclude"])
+                                     params["commit_message"], params["exclude"])
         changed = not same_bytes(bundle, dest)
         if changed and not host.check_mode:
             install(bundle, dest)

@@ -47,7 +47,7 @@ options:
         C(git check-ref-format --branch).
     type: str
     default: main
-  message:
+  commit_message:
     description:
       - Commit message, one line. Part of the commit, so changing it changes the bundle.
     type: str
@@ -85,7 +85,7 @@ notes:
     machine; another machine gives the same commit as long as its git configuration does not change
     what is added."
   - "Failures: O(src) not a directory, the directory of O(dest) missing or O(dest) a directory,
-    O(branch) not a valid branch name, O(message) empty or more than one line, an empty O(exclude)
+    O(branch) not a valid branch name, O(commit_message) empty or more than one line, an empty O(exclude)
     pattern, git not found (C(git_path)), a git step failing (the message names the step and
     has git's last lines)."
 seealso:
@@ -100,7 +100,7 @@ EXAMPLES = r"""
   selfhost.pi.git_bundle:
     src: "{{ inventory_dir }}/files/blog"
     dest: /tmp/blog.bundle
-    message: Site from blog
+    commit_message: Site from blog
     exclude: [/public/, /resources/_gen/, .hugo_build.lock]
   delegate_to: localhost
   run_once: true
@@ -149,7 +149,7 @@ def main():
             src=dict(type="path", required=True),
             dest=dict(type="path", required=True),
             branch=dict(type="str", default="main"),
-            message=dict(type="str", required=True),
+            commit_message=dict(type="str", required=True),
             exclude=dict(type="list", elements="str", default=[]),
             git_path=dict(type="path", default="git"),
         ),

@@ -178,7 +178,7 @@ def test_an_unchanged_blog_source_rebuilds_nothing(tmp_path, monkeypatch):
     with open(os.path.join(ROLE, "vars", "main.yml")) as handle:
         exclude = yaml.safe_load(handle)["__blog_bundle_exclude"]
     assert task["selfhost.pi.git_bundle"]["exclude"] == "{{ __blog_bundle_exclude }}"
-    bundle_args = dict(src=str(source), dest=bundle, branch="main", message="Site from blog_source", exclude=exclude)
+    bundle_args = dict(src=str(source), dest=bundle, branch="main", commit_message="Site from blog_source", exclude=exclude)
     failed, made = run_module(monkeypatch, git_bundle, bundle_args)
     assert not failed, made
     failed, first = site.run(repo=bundle, version="main")

@@ -58,7 +58,7 @@ def env(tmp_path, monkeypatch):
 
 
 def args(src, dest, **extra):
-    base = dict(src=str(src), dest=str(dest), message="Site from blog", exclude=EXCLUDE)
+    base = dict(src=str(src), dest=str(dest), commit_message="Site from blog", exclude=EXCLUDE)
     base.update(extra)
     return base
 
@@ -137,7 +137,7 @@ def test_check_mode_compares_without_writing(env):
 def test_message_and_branch_are_part_of_the_bundle(env, tmp_path):
     src, out, monkeypatch = env
     dummy, first = run_module(monkeypatch, git_bundle, args(src, out / "a.bundle"))
-    dummy, other = run_module(monkeypatch, git_bundle, args(src, out / "b.bundle", message="Site from elsewhere"))
+    dummy, other = run_module(monkeypatch, git_bundle, args(src, out / "b.bundle", commit_message="Site from elsewhere"))
     assert other["commit"] != first["commit"]
     dummy, result = run_module(monkeypatch, git_bundle, args(src, out / "c.bundle", branch="site"))
     assert result["commit"] == first["commit"]
@@ -156,7 +156,7 @@ def test_the_users_signing_setting_cannot_make_every_run_differ(env, tmp_path):
     (dict(dest="/nonexistent/dir/site.bundle"), "dest: directory /nonexistent/dir does not exist"),
     (dict(branch="bad..name"), "branch: 'bad..name' is not a valid git branch name"),
     (dict(branch="-x"), "branch: '-x' is not a valid git branch name"),
-    (dict(message="two\nlines"), "message: must be one non-empty line"),
+    (dict(commit_message="two\nlines"), "commit_message: must be one non-empty line"),
     (dict(exclude=[""]), "exclude: '' is not a gitignore pattern"),
     (dict(git_path="/nonexistent/git"), "git_path: /nonexistent/git not found or not executable"),
 ])
