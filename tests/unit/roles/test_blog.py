@@ -130,7 +130,7 @@ def test_builder_builds_what_the_module_builds(builder, capsys):
 
 @needs_git
 def test_builder_reports_a_failed_build_and_keeps_current(builder, capsys):
-    site, program, config, params = builder
+    site, program, config, dummy = builder
     assert program.main(config) == 0
     before = site.current()
     broken = site.remote.commit({"BROKEN": "x"}, "broken")

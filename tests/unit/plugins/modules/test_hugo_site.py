@@ -8,6 +8,7 @@ checked-out ``content.txt`` to ``index.html`` in ``--destination``; files in the
 commit make it fail (BROKEN), hang (SLOW) or misbehave as the owner (SWAP). The
 tests check what the module does around hugo, not Hugo itself.
 """
+import hashlib
 import json
 import os
 import pwd
@@ -162,16 +163,10 @@ def test_release_name_and_marker_keys_are_stable(site):
     dummy, result = site.run()
     options = {"base_url": "https://blog.example.org/", "environment": "production", "minify": False,
                "build_drafts": False, "extra_args": [], "hugo": HUGO_VERSION}
-    expected = hashlib_name(site.first, options)
-    assert os.path.basename(result["release"]) == expected
+    blob = json.dumps(options, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    assert os.path.basename(result["release"]) == "%s-%s" % (site.first[:12], hashlib.sha256(blob).hexdigest()[:8])
     assert sorted(site.marker(result["release"])) == [
         "activated_at", "build_hash", "built_at", "commit", "options", "repo", "version"]
-
-
-def hashlib_name(commit, options):
-    import hashlib
-    blob = json.dumps(options, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return "%s-%s" % (commit[:12], hashlib.sha256(blob).hexdigest()[:8])
 
 
 def test_second_run_is_a_cheap_noop(site):
@@ -198,7 +193,7 @@ def test_check_mode_reports_new_commit_without_fetching(site):
     second = site.remote.commit({"content.txt": "<h1>second</h1>\n"})
     site.reset_calls()
     failed, result = site.run(check_mode=True, diff=True)
-    assert result["changed"] and result["commit"] == second
+    assert not failed and result["changed"] and result["commit"] == second
     assert site.current() == before
     assert ("git", "fetch") not in site.calls()
     assert site.first in result["diff"]["before"] and second in result["diff"]["after"]
@@ -224,7 +219,7 @@ def test_lower_keep_releases_prunes_without_other_change(site):
     dummy, second = site.run()
     assert len(second["releases"]) == 2
     failed, result = site.run(keep_releases=1)
-    assert result["changed"] and not result["built"] and result["releases"] == [second["release"]]
+    assert not failed and result["changed"] and not result["built"] and result["releases"] == [second["release"]]
 
 
 def test_failed_build_keeps_current(site):
@@ -252,7 +247,7 @@ def test_build_timeout(site):
 def test_option_change_rebuilds_same_commit(site):
     dummy, first = site.run()
     failed, result = site.run(build_drafts=True)
-    assert result["built"] and result["commit"] == first["commit"] and result["release"] != first["release"]
+    assert not failed and result["built"] and result["commit"] == first["commit"] and result["release"] != first["release"]
     assert "--buildDrafts" in [c for t, c in site.calls() if t == "hugo"][-1]["argv"]
 
 
@@ -260,7 +255,7 @@ def test_hugo_upgrade_rebuilds(site, monkeypatch):
     dummy, first = site.run()
     monkeypatch.setenv("FAKE_HUGO_VERSION", "hugo v0.140.0 linux/amd64")
     failed, result = site.run()
-    assert result["built"] and result["release"] != first["release"]
+    assert not failed and result["built"] and result["release"] != first["release"]
 
 
 def test_switch_back_to_kept_release_does_not_build(site):
@@ -269,7 +264,7 @@ def test_switch_back_to_kept_release_does_not_build(site):
     site.run()
     site.reset_calls()
     failed, result = site.run(version=site.first)
-    assert result["changed"] and not result["built"] and result["release"] == first["release"]
+    assert not failed and result["changed"] and not result["built"] and result["release"] == first["release"]
     assert site.current() == "releases/" + os.path.basename(first["release"])
     assert site.calls() == []          # a full SHA needs no ls-remote; the release exists
 
@@ -452,7 +447,7 @@ def test_leftovers_of_crashed_builds_are_removed(site):
     (site.releases / ("a" * 12 + "-" + "b" * 8)).mkdir()      # no marker: incomplete
     (site.releases / ("e" * 12 + "-" + "f" * 8 + ".json")).write_text("{}")   # orphan marker
     failed, result = site.run(check_mode=True)
-    assert result["changed"] and (site.releases / ".tmp-crashed").exists()
+    assert not failed and result["changed"] and (site.releases / ".tmp-crashed").exists()
     failed, result = site.run()
     assert result["changed"] and not result["built"]
     assert sorted(os.listdir(str(site.releases))) == sorted(
