@@ -35,7 +35,7 @@ import pwd
 import re
 import stat
 
-from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, UnsafePathError
 
 RELEASE_RE = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")
 TMP_PREFIX = ".tmp-"
@@ -199,8 +199,8 @@ class ReleaseStore(object):
             raise UnsafePathError("%s is not a directory (%s)" % (self.dest, exc.strerror), field="dest")
 
     @contextlib.contextmanager
-    def _dirs(self, releases=True):
-        """Yield (dest_fd, releases_fd); either is None when missing."""
+    def _dirs(self, releases=True, required=False):
+        """Yield (dest_fd, releases_fd); either is None when missing, unless ``required`` (then an error)."""
         dest_fd = self._open_dest()
         releases_fd = None
         try:
@@ -210,6 +210,9 @@ class ReleaseStore(object):
                 except OSError as exc:
                     if exc.errno != errno.ENOENT:
                         raise self._not_a_dir(dest_fd, "releases", exc)
+            if required and (dest_fd is None or (releases and releases_fd is None)):
+                raise HostStateError("%s disappeared during the run" % (
+                    self.dest if dest_fd is None else self.releases_dir), field="dest")
             yield dest_fd, releases_fd
         finally:
             for fd in (releases_fd, dest_fd):
@@ -267,7 +270,7 @@ class ReleaseStore(object):
 
     def reset_dir(self, name, mode):
         """Replace whatever is at ``dest/NAME`` with an empty directory of the owner."""
-        with self._dirs(releases=False) as (dest_fd, dummy):
+        with self._dirs(releases=False, required=True) as (dest_fd, dummy):
             remove_at(dest_fd, name)
         self.ensure_dir(name, mode)
 
@@ -315,9 +318,7 @@ class ReleaseStore(object):
     # -- building a release ----------------------------------------------------
     def new_build_dir(self):
         """Make ``releases/.tmp-XXXXXXXX`` for hugo's output (the owner's, 0755); return its path."""
-        with self._dirs() as (dummy, releases_fd):
-            if releases_fd is None:
-                raise self._unsafe(self.releases_dir)
+        with self._dirs(required=True) as (dummy, releases_fd):
             name = _random_name(TMP_PREFIX)
             os.mkdir(name, 0o700, dir_fd=releases_fd)
             fd = open_dir_at(releases_fd, name)
@@ -335,7 +336,7 @@ class ReleaseStore(object):
 
     def publish(self, path, name, data):
         """Rename the build directory to ``releases/NAME``, then write its marker (the release is complete)."""
-        with self._dirs() as (dummy, releases_fd):
+        with self._dirs(required=True) as (dummy, releases_fd):
             remove_at(releases_fd, name)
             os.rename(os.path.basename(path), name, src_dir_fd=releases_fd, dst_dir_fd=releases_fd)
             self._write_marker(releases_fd, name, data)
@@ -350,8 +351,10 @@ class ReleaseStore(object):
         The marker records the time as ``activated_at``; pruning keeps the
         releases that were live most recently.
         """
-        with self._dirs() as (dest_fd, releases_fd):
+        with self._dirs(required=True) as (dest_fd, releases_fd):
             data = self._marker_at(releases_fd, name)
+            if data is None:
+                raise HostStateError("%s has no marker; refusing to serve it" % self.release_path(name), field="dest")
             data["activated_at"] = now()
             self._write_marker(releases_fd, name, data)
             tmp = _random_name(".current.")
