@@ -45,7 +45,7 @@ options:
       uid:
         description:
           - Pinned UID, also the GID, so restored files keep their owner on a rebuilt host. Its subordinate UID/GID
-            range starts at C(uid * 65536) (65536 IDs). 1000..65533: below 1000 are system accounts (Debian policy), refused.
+            range starts at C(uid * 65536) (65536 IDs). 1000..65533 (lower UIDs are system accounts, refused).
         type: int
         required: true
       image:
