@@ -147,7 +147,7 @@ options:
       upstream:
         description:
           - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
-            the first TCP entry of O(services[].publish_ports). nginx variables (C($)) are refused: an upstream
+            the first TCP entry of O(services[].publish_ports). nginx variables (C($)) are refused, since an upstream
             taken from a request would make the site an open proxy.
         type: str
       container_options:
