@@ -55,7 +55,7 @@ class Service(object):
                 self.digest = file_digest(spec["image_archive"])
             elif host.check_mode:  # the copy before this task did not run either
                 host.warn("services[%d].image_archive: %s is not on the host yet; assuming it changes"
-                            % (index, spec["image_archive"]))
+                          % (index, spec["image_archive"]))
                 self.digest = "sha256:(not copied yet)"
             else:
                 raise ValidationError("%s is not a file on the host" % spec["image_archive"], field="image_archive")
