@@ -29,6 +29,8 @@ import os
 import posixpath
 import re
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
+
 DATA_OPTIONS = dict(
     paths=dict(type="list", elements="str", default=[]),
     volumes=dict(type="list", elements="str", default=[]),
@@ -61,24 +63,24 @@ def staged_path(service, db_path):
 
 def _check_volume(volume, field):
     if not VOLUME_NAME_RE.match(volume):
-        raise ValueError("%s: %r is not a podman volume name" % (field, volume))
+        raise ValidationError("%s: %r is not a podman volume name" % (field, volume))
 
 
 def _resolve(home, value, field):
     value = str(value)
     if not value or "\x00" in value or "\n" in value:
-        raise ValueError("%s: %r is not a path" % (field, value))
+        raise ValidationError("%s: %r is not a path" % (field, value))
     if value.endswith("/") and field.split(".")[-1].startswith("sqlite"):
-        raise ValueError("%s: %s is a directory, not a database file" % (field, value))
+        raise ValidationError("%s: %s is a directory, not a database file" % (field, value))
     path = posixpath.normpath(value if value.startswith("/") else posixpath.join(home, value))
     if path in PROTECTED or path == home:
-        raise ValueError("%s: %s is not a path of one service's data" % (field, path))
+        raise ValidationError("%s: %s is not a path of one service's data" % (field, path))
     if not value.startswith("/") and not path.startswith(home + "/"):
-        raise ValueError("%s: %r leaves the service's home; write an absolute path" % (field, value))
+        raise ValidationError("%s: %r leaves the service's home; write an absolute path" % (field, value))
     if path.startswith("/home/") and not path.startswith(home + "/"):
-        raise ValueError("%s: %s is in another user's home" % (field, path))
+        raise ValidationError("%s: %s is in another user's home" % (field, path))
     if path.startswith(STAGING_DIR + "/") or path == STAGING_DIR:
-        raise ValueError("%s: %s is inside the backup staging directory" % (field, path))
+        raise ValidationError("%s: %s is inside the backup staging directory" % (field, path))
     return path
 
 
@@ -108,10 +110,10 @@ def normalize(spec, field="data"):
             if path == other:
                 break
             if _inside(path, other):
-                raise ValueError("%s: %s is inside %s (%s); declare only the outer one"
+                raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
                                  % (where, path, other_where, other))
             if _inside(other, path):
-                raise ValueError("%s: %s is inside %s (%s); declare only the outer one"
+                raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
                                  % (other_where, other, where, path))
         else:
             unique.append((path, where))
@@ -123,13 +125,13 @@ def normalize(spec, field="data"):
             volume, inside = value.split(":", 1)
             _check_volume(volume, where)
             if not inside or inside.startswith("/") or ".." in inside.split("/"):
-                raise ValueError("%s: %r is not VOLUME:PATH with a relative PATH" % (where, value))
+                raise ValidationError("%s: %r is not VOLUME:PATH with a relative PATH" % (where, value))
             value = posixpath.join(volume_path(home, volume), inside)
         sqlite.append(_resolve(home, value, where))
     hooks = []
     for index, command in enumerate(data.get("pre_backup") or []):
         if not str(command).strip():
-            raise ValueError("%s.pre_backup[%d]: empty command" % (field, index))
+            raise ValidationError("%s.pre_backup[%d]: empty command" % (field, index))
         hooks.append(str(command))
     return dict(name=spec["name"], uid=int(spec["uid"]), home=home, paths=[path for path, where in unique],
                 sqlite=sqlite, pre_backup=hooks)
