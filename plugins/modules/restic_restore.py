@@ -189,6 +189,7 @@ services:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.restore import converge
 
 
@@ -210,7 +211,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result, failures = converge(module, module.params)
+        result, failures = converge(ModuleHost(module), module.params, diff=module._diff)
     except SelfhostError as exc:
         fail_module(module, exc)
     if failures:
