@@ -62,13 +62,19 @@ RESERVED_ENV = ("RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RESTIC_PASSWORD"
                 "RESTIC_PASSWORD_COMMAND")
 
 
-class RestoreError(SelfhostError):
+class ResticError(SelfhostError):
+    """restic failed, or did not answer in time."""
+
+
+class RestoreError(ResticError):
     """A service's data cannot be restored (restic failed, the snapshot lacks it, the unit did not start)."""
 
 
 def last_line(text):
-    lines = (text or "").strip().splitlines()
-    return lines[-1].strip() if lines else "no output"
+    """restic's last ``Fatal:`` line (what went wrong; a hint may follow it), else its last line."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal:")]
+    return (fatal or lines or ["no output"])[-1]
 
 
 def describe_restic_error(rc, err):
@@ -105,7 +111,7 @@ class Restic(object):
     def run(self, *args):
         rc, out, err = self.call(*args)
         if rc != 0:
-            raise RestoreError(describe_restic_error(rc, err or out), cmd=[self.command] + list(args), rc=rc)
+            raise ResticError(describe_restic_error(rc, err or out), cmd=[self.command] + list(args), rc=rc)
         return out
 
     def snapshots(self, host, service, snapshot="latest"):
@@ -145,11 +151,14 @@ class Repository(object):
         self.params = params
         self.names = dict(repository="repository", password="password", environment="environment",
                           init="init", timeout="timeout")
-        self.names.update(names or {})
+        self.names.update((str(k), str(v)) for k, v in (names or {}).items())
         self.validate()
         env = dict((str(k), str(v)) for k, v in (params.get("environment") or {}).items())
         env.update(RESTIC_REPOSITORY=params["repository"], RESTIC_PASSWORD=params["password"])
-        self.restic = Restic(host, params["restic"], env)
+        command = params["restic"]
+        if "/" not in command:
+            command = host.which(command, required=True)
+        self.restic = Restic(host, command, env)
 
     def validate(self):
         """Refuse bad settings before restic runs (ValidationError naming the field)."""
@@ -171,10 +180,10 @@ class Repository(object):
             raise ValidationError("at least 1 second", field=self.names["timeout"])
 
     def _fail(self, msg, field="repository"):
-        return RestoreError("%s; nothing was changed" % msg, field=self.names[field])
+        return ResticError("%s; nothing was changed" % msg, field=self.names[field])
 
     def check(self):
-        """``restic cat config --no-lock``: "present" or "absent"; raises RestoreError for anything else."""
+        """``restic cat config --no-lock``: "present" or "absent"; raises ResticError for anything else."""
         timeout = self.params["timeout"]
         rc, out, err = self.restic.call("cat", "config", "--no-lock", timeout=timeout)
         if rc == 0:
@@ -191,7 +200,7 @@ class Repository(object):
     def converge(self):
         """Check, then init an empty repository (not in check mode). Return the result dict."""
         before = self.check()
-        result = dict(changed=False, state=before, initialized=False)
+        result = dict(changed=False, before=before, state="present", initialized=False)
         if before == "absent":
             if not self.params["init"]:
                 raise self._fail("no repository there (restic exit code 10) and %s is false" % self.names["init"])
@@ -201,11 +210,11 @@ class Repository(object):
                 if not os.path.isdir(parent):
                     raise self._fail("%s does not exist (is the backup disk mounted?); not initializing a "
                                      "repository elsewhere" % parent)
-            result.update(changed=True, state="present")
+            result["changed"] = True
             if not self.host.check_mode:
                 rc, out, err = self.restic.call("init")
                 if rc != 0:
-                    raise RestoreError("restic init failed (rc %d): %s" % (rc, last_line(err or out)),
+                    raise ResticError("restic init failed (rc %d): %s" % (rc, last_line(err or out)),
                                        field=self.names["repository"])
                 result["initialized"] = True
         result["diff"] = dict(before_header="restic repository", after_header="restic repository",
