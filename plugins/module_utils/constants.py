@@ -43,3 +43,9 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 RESTIC_RC_NO_REPOSITORY = 10    # restic 0.17+: the repository does not exist
 RESTIC_RC_WRONG_PASSWORD = 12   # restic 0.17+: the password does not open it
 RC_TIMEOUT = 124                # timeout(1): the command did not end in time
+
+# -- the backup program (roles/backup writes these into its config) -----------
+BACKUP_CONFIG = ETC_DIR + "/backup.json"        # the one path selfhost-backup knows by heart
+BACKUP_COPY_TMP_DIR = "/var/tmp"                # the service user's private copy of a database, on disk
+RESTIC_WRAPPER = "/usr/local/sbin/selfhost-restic"  # restic with the host's repository and password files
+EX_NOINPUT = 66                 # sysexits.h: the copy step found no database there

@@ -10,6 +10,7 @@ Debian 12 (where CI and these tests run) ships restic 0.14; the hosts run
 not have. ``exit_code_shim()`` is the one stand-in: a wrapper around the
 real restic that turns 0.14's messages for those two cases into 0.17's exit
 codes, and passes everything else (and any 0.17+ restic) through unchanged.
+The selfhost-restic stand-in also drops ``--retry-lock`` (0.16+) for 0.14.
 """
 import json
 import os
@@ -21,6 +22,15 @@ import pytest
 RESTIC = shutil.which("restic")
 needs_restic = pytest.mark.skipif(RESTIC is None, reason="restic is not installed (apt-get install restic)")
 PASSWORD = "correct horse battery staple"
+# The backup program passes --retry-lock (restic 0.16+); the wrapper drops it for an older restic.
+DROP_RETRY_LOCK = """skip=
+for arg do
+  shift
+  if [ -n "$skip" ]; then skip=; continue; fi
+  if [ "$arg" = --retry-lock ]; then skip=1; continue; fi
+  set -- "$@" "$arg"
+done
+"""
 
 
 def restic_version():
@@ -57,7 +67,8 @@ class Repo(object):
                         RESTIC_CACHE_DIR=str(root / "cache"))
         # As /usr/local/sbin/selfhost-restic: the repository and password come from files, not argv.
         self.wrapper = write_script(root / "selfhost-restic", "#!/bin/sh\n" + "".join(
-            "export %s='%s'\n" % item for item in sorted(self.env.items())) + 'exec %s "$@"\n' % RESTIC)
+            "export %s='%s'\n" % item for item in sorted(self.env.items())) + (
+            "" if restic_version() >= (0, 16) else DROP_RETRY_LOCK) + 'exec %s "$@"\n' % RESTIC)
 
     def restic(self, *args):
         proc = subprocess.run([RESTIC] + list(args), env=dict(os.environ, **self.env), capture_output=True,
@@ -115,13 +126,17 @@ class Repo(object):
         real = real or RESTIC
         if restic_version() >= (0, 17):
             return real
-        return write_script(self.root / "restic-0.17-codes", """#!/bin/sh
+        shim = self.root / "restic-0.17-codes"
+        if shim.exists():
+            return str(shim)
+        return write_script(shim, """#!/bin/sh
 # restic 0.14 exits 1 for both; restic 0.17+ exits 10 (no repository) and 12 (wrong password).
+# (Only a local repository's missing config file is "no repository" here.)
 err=$(mktemp)
 %s "$@" 2>"$err"
 rc=$?
 cat "$err" >&2
-if [ $rc -eq 1 ] && grep -q 'Is there a repository at the following location' "$err"; then rc=10; fi
+if [ $rc -eq 1 ] && grep -q 'unable to open config file: .*no such file or directory' "$err"; then rc=10; fi
 if [ $rc -eq 1 ] && grep -q 'wrong password or no key found' "$err"; then rc=12; fi
 rm -f "$err"
 exit $rc
