@@ -8,7 +8,7 @@ DEMO_HOST ?= selfhost-demo
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/tests/host/containers.conf
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl
+APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl restic
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
 .PHONY: demo demo-clean test lint sanity unit molecule bench bench-backup deps images collection clean

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: restic_repository
 short_description: Check that a restic repository opens with the given settings, and initialize an empty one
-version_added: 0.3.0
+version_added: 0.2.0
 author: selfhost.pi maintainers (@selfhost)
 description:
   - Asks restic whether the repository O(repository) opens with O(password) and O(environment)
@@ -24,7 +24,7 @@ description:
     variables), which only root can read; never on a command line, which any user can read in C(/proc/PID/cmdline).
     All three settings are C(no_log); they never appear in the module's output.
   - Errors are one sentence that starts with the option at fault, named as in O(field_names), so that a role's errors
-    name the variables its user sets (C(backup_password: wrong password ...)).
+    name the variables its user sets (for example C(backup_password) for O(password)).
   - A custom module because restic is not covered by any collection in the C(ansible) package, and the check has
     branches on restic's exit codes that a C(command) task and a Jinja expression can only express as shell glue.
 options:
