@@ -126,6 +126,12 @@ def copy_sqlite_main(args, out=None, err=None):
 # -- root's side -----------------------------------------------------------------
 
 
+def _stdout(message):
+    """The default log: a line on stdout, which selfhost-backup.service sends to the journal."""
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
 class Backup(object):
     """One run of the backup over ``config``'s services, on ``host`` (a ProcessHost)."""
 
@@ -133,7 +139,7 @@ class Backup(object):
         self.host = host
         self.config = config
         self.copy_command = list(copy_command)  # argv that runs copy_sqlite_main as the service user
-        self.log = log or (lambda message: print(message, flush=True))
+        self.log = log or _stdout
 
     def _show(self, out, err):
         for text in (out, err):

@@ -215,7 +215,7 @@ class Repository(object):
                 rc, out, err = self.restic.call("init")
                 if rc != 0:
                     raise ResticError("restic init failed (rc %d): %s" % (rc, last_line(err or out)),
-                                       field=self.names["repository"])
+                                      field=self.names["repository"])
                 result["initialized"] = True
         result["diff"] = dict(before_header="restic repository", after_header="restic repository",
                               before="%s\n" % before, after="%s\n" % result["state"])

@@ -38,7 +38,7 @@ import re
 import stat
 
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
-    BACKUP_STAGING_DIR, PROTECTED_PATHS, SQLITE_SIDE_FILES, VOLUMES_SUBDIR)
+    BACKUP_STAGING_DIR, PROTECTED_PATHS, VOLUMES_SUBDIR)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
 
 DATA_OPTIONS = dict(
