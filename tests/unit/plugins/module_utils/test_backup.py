@@ -368,3 +368,44 @@ def module_utils_imports(name, seen=None):
 
 def test_the_role_installs_every_module_utils_file_the_program_imports():
     assert sorted(role_vars()["__backup_module_utils"]) == sorted(module_utils_imports("backup.py"))
+
+
+# -- the settings file a root shell sources (issue 12, finding 7) ------------------------------
+
+
+def test_env_values_come_back_exactly_when_selfhost_restic_sources_the_file(tmp_path):
+    # Render templates/env.j2 with Ansible's own templating, then source it as selfhost-restic does.
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    with open(os.path.join(ROOT, "roles", "backup", "templates", "env.j2")) as handle:
+        template = handle.read()
+    values = {"AWS_SECRET_ACCESS_KEY": "it's $(touch %s/owned) `id` ${HOME} \\ \"q\"" % tmp_path,
+              "MULTI_LINE": "one\ntwo", "NUMBER": 42, "EMPTY": ""}
+    templar = Templar(loader=DataLoader(), variables=dict(
+        ansible_managed="managed", backup_repository="/mnt/backup/restic; touch %s/owned" % tmp_path,
+        backup_repository_environment=values))
+    env_file = tmp_path / "env"
+    env_file.write_text(templar.template(trust_as_template(template)))
+    dump = subprocess.run(["sh", "-c", 'set -eu; set -a; . "$1"; set +a; "$2" -c "import json, os; '
+                           'print(json.dumps(dict(os.environ)))"', "sh", str(env_file), sys.executable],
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, check=True)
+    env = json.loads(dump.stdout)
+    assert env["RESTIC_REPOSITORY"] == "/mnt/backup/restic; touch %s/owned" % tmp_path
+    assert env["RESTIC_PASSWORD_FILE"] == "/etc/selfhost-pi/restic/password"
+    for key, value in values.items():
+        assert env[key] == str(value)
+    assert not (tmp_path / "owned").exists()
+
+
+def test_the_role_refuses_environment_keys_that_are_not_variable_names():
+    # The role's first check, before restic is installed or anything is written.
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    with open(os.path.join(ROOT, "roles", "backup", "tasks", "main.yml")) as handle:
+        (task,) = [t for t in yaml.safe_load(handle) if t["name"] == "Check the names in backup_repository_environment"]
+    keys = {"GOOD": 1, "_ok_2": 1, "AWS-KEY": 1, "1ST": 1, "X;touch /tmp/owned;Y": 1, "KEY\n": 1, 7: 1}
+    templar = Templar(loader=DataLoader(), variables=dict(role_vars(), backup_repository_environment=keys))
+    bad = templar.template(trust_as_template(task["vars"]["__backup_bad_names"]))
+    assert bad == ["AWS-KEY", "1ST", "X;touch /tmp/owned;Y", "KEY\n", "7"]
+    assert task["ansible.builtin.assert"]["that"] == "__backup_bad_names | length == 0"
+    assert task["ansible.builtin.assert"]["fail_msg"].startswith("backup_repository_environment.{{ __backup_bad_names")
