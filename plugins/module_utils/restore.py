@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import errno
 import json
 import os
@@ -417,7 +418,7 @@ class ServiceRestore(object):
                 raise
         # cp writes DEST_NAME into a directory only root can write (its working directory, by
         # descriptor), so no link a service user places can redirect it; a rename puts it in place.
-        private = ".%s.restoring-%d" % (dest_name, os.getpid())
+        private = ".%s.restoring-%s" % (dest_name, binascii.hexlify(os.urandom(4)).decode("ascii"))
         os.mkdir(private, 0o700, dir_fd=dest_fd)
         private_fd = os.open(private, service_data.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dest_fd)
         try:

@@ -189,8 +189,8 @@ def open_dir(path, base_fd=None, make=None, follow_root_links=True):
     Anywhere else a link, or a file where a directory should be, raises
     UnsafePathError naming the path. A missing component raises
     ``OSError(ENOENT)``, or is first made by ``make(parent_fd, name, path)``
-    when given (a directory root makes there is checked to be root's before
-    it is used). The caller closes the descriptor.
+    when given (then opened with ``O_NOFOLLOW``; ``make`` checks what it made
+    through its own descriptor). The caller closes the descriptor.
     """
     if base_fd is None:
         fd, walked = os.open("/", DIR_FLAGS), "/"
