@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import posixpath
@@ -81,8 +82,12 @@ def copy_sqlite(source, out):
     Returns EX_NOINPUT when there is no database at ``source``; raises
     ``sqlite3.Error``/``OSError``/``ValueError`` when the copy fails.
     """
-    if not os.path.exists(source):
-        return EX_NOINPUT
+    try:
+        os.stat(source)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return EX_NOINPUT
+        raise  # EACCES and the like: the user may not read it, which is an error, not "no database"
     fd, tmp = tempfile.mkstemp(prefix=".selfhost-backup.", suffix=".db")
     os.close(fd)
     try:

@@ -157,8 +157,8 @@ def holds(tree, needle):
 
 def test_a_backup_holds_the_paths_the_pre_backup_output_and_a_checked_copy_of_the_live_database(
         world, monkeypatch, capsys):
-    data, dumps = world.mkdir("home", world.name, "data", owner=True), world.mkdir("home", world.name, "dumps",
-                                                                                   owner=True)
+    data = world.mkdir("home", world.name, "data", owner=True)
+    dumps = world.mkdir("home", world.name, "dumps", owner=True)
     db_path = os.path.join(data, "notes.db")
     live = make_db(db_path, ["note %d" % i for i in range(100)])  # open, in WAL mode, as the service keeps it
     with open(os.path.join(data, "upload.txt"), "w") as handle:
@@ -250,6 +250,18 @@ def test_a_database_linked_to_another_services_is_not_copied(world, monkeypatch,
     assert not holds(world.staging, SECRET)
     restored = world.restored()
     assert restored is None or not holds(restored, SECRET)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="a copy as another user needs root")
+def test_a_database_the_user_cannot_reach_fails_rather_than_being_skipped(world, monkeypatch, capsys):
+    # A directory of the service's tree it may not enter (e.g. owned by a subordinate UID, 0700).
+    data = world.mkdir("home", world.name, "data", mode=0o700)
+    db_path = os.path.join(data, "notes.db")
+    make_db(db_path, ["row"]).close()
+    world.service(sqlite=[db_path])
+    rc, out = world.run(monkeypatch, capsys)
+    assert rc == 1 and "does not exist yet" not in out
+    assert "the copy as %s failed (rc=1): %s: [Errno 13] Permission denied" % (world.name, db_path) in out
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="a copy as another user needs root")
