@@ -52,9 +52,6 @@ from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 TAG_PREFIX = "service:"
-# Kept for callers of the old names; the values live in constants.
-RC_NO_REPOSITORY = RESTIC_RC_NO_REPOSITORY
-RC_WRONG_PASSWORD = RESTIC_RC_WRONG_PASSWORD
 # Actions after which the service's data differs from before (a failed restore may have moved some paths).
 CHANGED_ACTIONS = ("restored", "replaced", "failed")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a shell variable name (\Z: no trailing newline)
