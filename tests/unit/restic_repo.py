@@ -72,7 +72,7 @@ class Repo(object):
 
     def restic(self, *args):
         proc = subprocess.run([RESTIC] + list(args), env=dict(os.environ, **self.env), capture_output=True,
-                              text=True)
+                              text=True, check=False)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 

@@ -15,7 +15,7 @@ from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.selfhost.pi.plugins.modules import restic_repository
 
-from ...restic_repo import PASSWORD, repo, repo_template  # noqa: F401 (fixtures)
+from ...restic_repo import PASSWORD, repo, repo_template  # noqa: F401 (fixtures)  pylint: disable=unused-import
 from .helpers import run_module
 
 ROLE_NAMES = dict(repository="backup_repository", password="backup_password",

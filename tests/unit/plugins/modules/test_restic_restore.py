@@ -21,7 +21,7 @@ from ansible.module_utils import basic
 from ansible_collections.selfhost.pi.plugins.module_utils import restore, service_data
 from ansible_collections.selfhost.pi.plugins.modules import restic_restore
 
-from ...restic_repo import RESTIC, repo, repo_template  # noqa: F401 (fixtures)
+from ...restic_repo import repo, repo_template  # noqa: F401 (fixtures)  pylint: disable=unused-import
 from .helpers import run_module
 
 SYSTEMCTL = "/usr/bin/systemctl"
