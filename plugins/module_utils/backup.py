@@ -19,7 +19,7 @@ For each service:
    writes its bytes to standard output (:func:`copy_sqlite`). Root hands it
    a file it opened in its own 0700 staging directory as that output, and
    gives the file the database's owner and mode, read without following a
-   link (:func:`service_data.lstat`). So the kernel decides what the service
+   link (:func:`nofollow.lstat`). So the kernel decides what the service
    may read, and root never opens, let alone parses, a file the service
    user controls: a link ``data/notes.db -> /home/other/app.db`` is refused
    by root, and a database the user cannot read fails its copy;
@@ -49,7 +49,7 @@ import tempfile
 import time
 from urllib.parse import quote
 
-from ansible_collections.selfhost.pi.plugins.module_utils import service_data
+from ansible_collections.selfhost.pi.plugins.module_utils import nofollow
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import EX_NOINPUT
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, HostStateError, SelfhostError, UnsafePathError)
@@ -202,7 +202,7 @@ class Backup(object):
         paths = []
         for path in service["paths"]:
             # restic records a link as a link; a link on the way to the path would send it elsewhere.
-            if service_data.lstat(path) is None:
+            if nofollow.lstat(path) is None:
                 self.log("%s: %s does not exist yet; not in this snapshot" % (name, path))
             else:
                 paths.append(path)
@@ -215,7 +215,7 @@ class Backup(object):
     def stage_sqlite(self, service, db, dest):
         """Copy ``db`` to ``dest`` (in root's staging tree) as the service user; keep its owner and mode."""
         name = service["name"]
-        st = service_data.lstat(db)  # the file itself, reached without following a link the user placed
+        st = nofollow.lstat(db)  # the file itself, reached without following a link the user placed
         if st is None:
             self.log("%s: %s does not exist yet; not in this snapshot" % (name, db))
             return

@@ -22,7 +22,7 @@ itself exists.
 
 The destination is a tree the service user can write, and the restored tree
 holds whatever the service had: both are walked with
-:func:`service_data.open_dir`, one directory descriptor at a time, and every
+:func:`nofollow.open_dir`, one directory descriptor at a time, and every
 rename, mkdir and copy happens relative to a descriptor. A symbolic link on
 the way raises :class:`~errors.UnsafePathError` instead of sending the data
 (or the data set aside) somewhere else.
@@ -44,7 +44,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.selfhost.pi.plugins.module_utils import service_data
+from ansible_collections.selfhost.pi.plugins.module_utils import nofollow, service_data
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     RC_TIMEOUT, RESTIC_RC_NO_REPOSITORY, RESTIC_RC_WRONG_PASSWORD, SQLITE_SIDE_FILES)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
@@ -226,13 +226,13 @@ class Repository(object):
 def _make_recorded(tmp_fd):
     """A ``make`` for open_dir: a missing directory gets the owner and mode restic restored under ``tmp_fd``."""
     def make(parent_fd, name, path):
-        recorded = service_data.lstat(path.lstrip("/"), base_fd=tmp_fd, follow_root_links=False)
+        recorded = nofollow.lstat(path.lstrip("/"), base_fd=tmp_fd, follow_root_links=False)
         if recorded is not None and stat.S_ISDIR(recorded.st_mode):
             mode, uid, gid = stat.S_IMODE(recorded.st_mode), recorded.st_uid, recorded.st_gid
         else:
             mode, uid, gid = 0o755, 0, 0
         os.mkdir(name, 0o700, dir_fd=parent_fd)
-        fd = os.open(name, service_data.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent_fd)
+        fd = os.open(name, nofollow.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent_fd)
         try:
             if os.fstat(fd).st_uid != os.geteuid():  # replaced between mkdir and open
                 raise UnsafePathError("%s was replaced while it was made; not used" % path, path=path)
@@ -241,15 +241,6 @@ def _make_recorded(tmp_fd):
         finally:
             os.close(fd)
     return make
-
-
-def _exists_at(dir_fd, name):
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
 
 
 class ServiceRestore(object):
@@ -308,7 +299,7 @@ class ServiceRestore(object):
         tmp = tempfile.mkdtemp(prefix="%s." % self.name, dir=workdir)
         try:
             self.restic.restore(self.snapshot["id"], tmp)
-            tmp_fd = os.open(tmp, service_data.DIR_FLAGS | os.O_NOFOLLOW)
+            tmp_fd = os.open(tmp, nofollow.DIR_FLAGS | os.O_NOFOLLOW)
             try:
                 self._apply_restored(tmp, tmp_fd)
             finally:
@@ -320,7 +311,7 @@ class ServiceRestore(object):
         present, self.missing_in_snapshot = [], []
         for path, inside in self.targets:
             # The restored tree is the service's own data: its links are not followed either.
-            if service_data.lstat(inside.lstrip("/"), base_fd=tmp_fd, follow_root_links=False) is None:
+            if nofollow.lstat(inside.lstrip("/"), base_fd=tmp_fd, follow_root_links=False) is None:
                 self.missing_in_snapshot.append(path)
             else:
                 present.append((path, inside))
@@ -348,9 +339,9 @@ class ServiceRestore(object):
         make = _make_recorded(tmp_fd)
         for path, inside in present:
             parent, name = posixpath.split(path)
-            dest_fd = service_data.open_dir(parent, make=make)
+            dest_fd = nofollow.open_dir(parent, make=make)
             try:
-                src_fd = service_data.open_dir(posixpath.dirname(inside).lstrip("/"), base_fd=tmp_fd,
+                src_fd = nofollow.open_dir(posixpath.dirname(inside).lstrip("/"), base_fd=tmp_fd,
                                                follow_root_links=False)
                 try:
                     if self.action == "replaced":
@@ -369,11 +360,11 @@ class ServiceRestore(object):
     def _clear_empty(self, dest_fd, path):
         """Remove an empty directory left by a first start; anything else there stops this path."""
         name = posixpath.basename(path)
-        st = _exists_at(dest_fd, name)
+        st = nofollow.lstat_at(dest_fd, name)
         if st is None:
             return
         if stat.S_ISDIR(st.st_mode):
-            fd = os.open(name, service_data.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dest_fd)
+            fd = os.open(name, nofollow.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dest_fd)
             try:
                 empty = not os.listdir(fd)
             finally:
@@ -400,7 +391,7 @@ class ServiceRestore(object):
         if path in self.service["sqlite"]:
             names += [base + suffix for suffix in SQLITE_SIDE_FILES]
         for name in names:
-            if _exists_at(dest_fd, name) is not None:
+            if nofollow.lstat_at(dest_fd, name) is not None:
                 aside = "%s.replaced-%s" % (name, stamp)
                 os.rename(name, aside, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)  # the entry itself, never followed
                 self.set_aside.append(posixpath.join(posixpath.dirname(path), aside))
@@ -417,7 +408,7 @@ class ServiceRestore(object):
         # descriptor), so no link a service user places can redirect it; a rename puts it in place.
         private = ".%s.restoring-%s" % (dest_name, binascii.hexlify(os.urandom(4)).decode("ascii"))
         os.mkdir(private, 0o700, dir_fd=dest_fd)
-        private_fd = os.open(private, service_data.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dest_fd)
+        private_fd = os.open(private, nofollow.DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dest_fd)
         try:
             st = os.fstat(private_fd)
             if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
