@@ -25,6 +25,8 @@ baseline=${BENCH_BASELINE:-$root/../shared/bench/baseline.yml}
 out=$root/.build/bench
 [ -f "$baseline" ] || { echo "no baseline playbook at $baseline (set BENCH_BASELINE)" >&2; exit 2; }
 mkdir -p "$out"
+# Ansible waits 10 s for SSH and for sudo's answer; a busy test machine can take longer.
+export ANSIBLE_TIMEOUT=${ANSIBLE_TIMEOUT:-60}
 tests/images/build.sh localhost/selfhost-hello:1 inventory/files/hello .build/images
 
 # An inventory reaching HOST over SSH as admin; group_vars are added per run.
