@@ -60,3 +60,24 @@ def test_ipv6_is_filtered_the_same_way(node, probe):
     assert probe.tcp(target, 22) == "open"
     assert probe.tcp(target, DECLARED_PORT) == "open"
     assert probe.tcp(target, UNDECLARED_PORT) == "timeout"
+
+
+def test_netavark_keeps_its_tables_when_the_firewall_reloads(node):
+    # A rootful container publishing on 127.0.0.1 through netavark's own nft
+    # tables (DNAT): they survive a reload of the firewall, which replaces only
+    # its own table, and the container keeps answering.
+    archive = node.check_output("ls /var/lib/selfhost-pi/*-selfhost-hello.tar")
+    node.check_output("podman load -q -i %s", archive)
+    node.run("podman rm -f netavark-probe")
+    node.check_output("podman run -d --name netavark-probe -p 127.0.0.1:9300:8080 localhost/selfhost-hello:1 "
+                      "/bin/httpd -f -p 8080 -h /srv/www")
+    try:
+        netavark = [t for t in node.check_output("nft list tables").splitlines() if "netavark" in t]
+        assert netavark
+        node.check_output("systemctl reload selfhost-firewall.service")
+        tables = node.check_output("nft list tables").splitlines()
+        assert "table inet selfhost_pi" in tables
+        assert set(netavark) <= set(tables)
+        assert node.run("python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:9300/\", timeout=5)'").rc == 0
+    finally:
+        node.run("podman rm -f -t 0 netavark-probe")
