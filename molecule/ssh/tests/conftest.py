@@ -14,7 +14,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
 import harness  # noqa: E402
-from harness import PROJECT, fetch  # noqa: E402,F401  (the tests import them from here)
 
 HOST = "selfhost-ssh"
 NETWORK = "selfhost-ssh"
