@@ -79,6 +79,10 @@ bench-updates: deps collection
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
 
+## One scenario, e.g. `make molecule-ssh`.
+molecule-%: deps collection images
+	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test -s $*
+
 bench: deps collection
 	tests/bench/run.sh
 
