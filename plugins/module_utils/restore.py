@@ -342,7 +342,7 @@ class ServiceRestore(object):
             dest_fd = nofollow.open_dir(parent, make=make)
             try:
                 src_fd = nofollow.open_dir(posixpath.dirname(inside).lstrip("/"), base_fd=tmp_fd,
-                                               follow_root_links=False)
+                                           follow_root_links=False)
                 try:
                     if self.action == "replaced":
                         self._set_aside(dest_fd, path, stamp)

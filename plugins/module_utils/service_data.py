@@ -116,10 +116,10 @@ def normalize(spec, field="data"):
                 break
             if _inside(path, other):
                 raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
-                                 % (where, path, other_where, other))
+                                      % (where, path, other_where, other))
             if _inside(other, path):
                 raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
-                                 % (other_where, other, where, path))
+                                      % (other_where, other, where, path))
         else:
             unique.append((path, where))
     sqlite = []
