@@ -95,11 +95,7 @@ def lstat(path, base_fd=None, follow_root_links=True):
             return None
         raise
     try:
-        return os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
+        return lstat_at(fd, name)
     finally:
         os.close(fd)
 
