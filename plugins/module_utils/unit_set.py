@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright: selfhost.pi contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge the units of one service user together (``selfhost.pi.services``).
+
+A service is one Quadlet ``.container``, or a ``.pod`` with its members, plus
+a ``.container`` and a plain ``.timer`` per job (see :mod:`service_units`).
+They reference each other (``Pod=web.pod``), so they are converged as one set:
+
+1. every changed Quadlet file goes through ONE generator dry run together
+   (``quadlet.validate_dryrun`` with all new contents), so a first converge
+   validates a member against its new pod; nothing is written before;
+2. the state of every unit comes from one ``systemctl show`` call;
+3. files and ``.wants`` links are written, the user's manager reloaded once,
+   then each unit is started, restarted or left alone, in order: the pod (or
+   the container), its members, the timers. A member whose pod is restarted
+   is not restarted again (the pod's restart restarts it: ``BindsTo=``).
+
+A job's ``.container`` is ``present`` (never started here: its timer starts
+it); a timer is ``started`` and enabled by a link in
+``~/.config/systemd/user/timers.target.wants/``, as ``systemctl enable``
+makes it. Root reaches the user's directories without following links
+(``ManagedFile``, ``ensure_directory``, the link is made through a
+directory descriptor opened with ``O_NOFOLLOW``).
+
+``converge(host, user, home, units, ...)`` plans with ``host.check_mode`` and
+applies otherwise, like ``quadlet.converge`` does for one unit.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import pwd
+import stat
+
+from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import SYSTEMD_USER_SUBDIR
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
+    HostStateError, UnsafePathError, ValidationError)
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
+
+
+def _link_state(wants_dir, name):
+    """The target of the link ``wants_dir/name``, "" when something else is there, None when nothing is."""
+    path = os.path.join(wants_dir, name)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+    return os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+
+
+def _make_link(wants_dir, name, target, uid, gid):
+    """Make ``wants_dir/name`` a link to ``target`` owned by the user, replacing what is there; never
+    following a link on the way (the user owns these directories)."""
+    try:
+        fd = quadlet.open_dir_nofollow(wants_dir)
+    except OSError as exc:
+        raise quadlet._unsafe(wants_dir, exc)
+    try:
+        try:
+            os.unlink(name, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno == errno.EISDIR or exc.errno == errno.EPERM:
+                raise UnsafePathError("%s is a directory, not the link systemd enables a unit with"
+                                      % os.path.join(wants_dir, name))
+            if exc.errno != errno.ENOENT:
+                raise
+        os.symlink(target, name, dir_fd=fd)
+        os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
+class Plan(object):
+    """What converging the set means for each unit; made in check mode and reused to apply."""
+
+    def __init__(self, host, user, home, units, manager_timeout=30, wait=True, restart=()):
+        self.host = host
+        self.user = user
+        self.units = units
+        try:
+            self.pw = pwd.getpwnam(user)
+        except KeyError:
+            self.pw = None
+        self.uid, self.gid = (self.pw.pw_uid, self.pw.pw_gid) if self.pw else (None, None)
+        self.quadlet_dir = quadlet.unit_directory(self.pw) if self.pw else os.path.join(home, quadlet.USER_UNIT_SUBDIR)
+        self.systemd_dir = os.path.join(self.pw.pw_dir if self.pw else home, SYSTEMD_USER_SUBDIR)
+        self.systemctl = None
+        self.ready = False
+        if self.pw is not None:
+            self.systemctl = Systemctl(host, user, self.uid)
+            if wait and any(u["state"] == "started" for u in units):
+                self.systemctl.wait_for_manager(manager_timeout)
+            self.ready = self.systemctl.manager_ready()
+        self.restart = set(restart)
+        self._plan()
+
+    def directory(self, unit):
+        return self.quadlet_dir if unit["kind"] == "quadlet" else self.systemd_dir
+
+    def _plan(self):
+        self.dirs = []
+        for path in sorted(set([self.directory(u) for u in self.units]
+                               + [os.path.join(self.systemd_dir, "%s.wants" % u["wanted_by"])
+                                  for u in self.units if u.get("wanted_by")])):
+            try:
+                if ensure_directory(path, quadlet.DIR_MODE, self.uid, self.gid, check_mode=True):
+                    self.dirs.append(path)
+            except OSError as exc:
+                raise quadlet._unsafe(path, exc)
+        for unit in self.units:
+            unit["path"] = os.path.join(self.directory(unit), unit["fname"])
+            unit["file"] = ManagedFile(unit["path"], unit["content"], quadlet.FILE_MODE, self.uid, self.gid)
+            unit["link"] = None
+            if unit.get("wanted_by"):
+                wants = os.path.join(self.systemd_dir, "%s.wants" % unit["wanted_by"])
+                current = _link_state(wants, unit["fname"])
+                if current != unit["path"]:
+                    unit["link"] = (wants, current)
+        changed = dict((u["fname"], u["content"]) for u in self.units
+                       if u["kind"] == "quadlet" and u["file"].content_changed)
+        if changed:
+            error, warnings = quadlet.validate_dryrun(self.host, self.quadlet_dir, changed, self.user)
+            for warning in warnings:
+                self.host.warn("quadlet: %s" % warning)
+            if error:
+                paths = ", ".join(os.path.join(self.quadlet_dir, f) for f in sorted(changed))
+                raise ValidationError("%s: the Quadlet generator rejects the units, nothing was changed: %s"
+                                      % (paths, error))
+        states = self.systemctl.states([u["service"] for u in self.units]) if self.ready else {}
+        restarted_pods = set()
+        for unit in self.units:
+            active, sub, need_reload = states.get(unit["service"], ("inactive", "dead", False))
+            content_changed = unit["file"].content_changed
+            unit["stale"] = bool(self.ready and not content_changed and need_reload)
+            state = unit["state"]
+            if state == "started" and unit["fname"] in self.restart:
+                state = "restarted"
+            action, expected = quadlet.plan_service(state, active, content_changed or unit["stale"], True, sub)
+            if action == "restart" and unit.get("part_of") in restarted_pods:
+                action, expected = ("start", "active") if active not in quadlet.RUNNING_STATES else (None, active)
+            if action and not self.ready:  # nothing runs without a manager (a user made by this run)
+                action, expected = None, active
+            if action == "restart":
+                restarted_pods.add(unit["fname"])
+            unit.update(action=action, active_before=active, sub_before=sub, active_state=expected,
+                        file_changed=unit["file"].changed)
+            unit["changed"] = bool(unit["file_changed"] or unit["link"] or action or unit["stale"])
+
+    @property
+    def changed(self):
+        return bool(self.dirs) or any(u["changed"] for u in self.units)
+
+    def diffs(self):
+        out = []
+        for unit in self.units:
+            if unit["file_changed"]:
+                out.append(unit["file"].diff())
+            if unit["link"]:
+                wants, current = unit["link"]
+                path = os.path.join(wants, unit["fname"])
+                out.append({"before_header": path, "after_header": path,
+                            "before": "" if current is None else "link to %s\n" % (current or "(not a link)"),
+                            "after": "link to %s (enabled)\n" % unit["path"]})
+            if unit["stale"]:
+                out.append({"before_header": unit["service"], "after_header": unit["service"],
+                            "before": "%s: loaded from an older %s\n" % (unit["service"], unit["path"]),
+                            "after": "%s: daemon-reload\n" % unit["service"]})
+            if unit["action"]:
+                out.append(quadlet.service_diff(unit["service"], unit["active_before"], unit["sub_before"],
+                                                unit["active_state"], unit["action"]))
+        return out
+
+    def apply(self):
+        """Write, reload once, act in order. Raises the first failure (later units are left as they were)."""
+        if self.pw is None:
+            raise HostStateError("%s does not exist on this host" % self.user, field="user")
+        for path in self.dirs:
+            try:
+                ensure_directory(path, quadlet.DIR_MODE, self.uid, self.gid)
+            except OSError as exc:
+                raise quadlet._unsafe(path, exc)
+        reload_needed = False
+        for unit in self.units:
+            if unit["file_changed"]:
+                try:
+                    unit["file"].apply()
+                except OSError as exc:
+                    raise quadlet._unsafe(unit["path"], exc)
+            if unit["link"]:
+                _make_link(unit["link"][0], unit["fname"], unit["path"], self.uid, self.gid)
+            reload_needed = reload_needed or unit["file"].content_changed or unit["stale"] or bool(unit["link"])
+        if not self.ready:
+            return
+        if reload_needed:
+            self.systemctl.daemon_reload()
+        for unit in self.units:
+            if unit["action"]:
+                quadlet.act(self.systemctl, unit["service"], unit["action"], unit["path"])
+        acted = [u["service"] for u in self.units if u["action"]]
+        if acted:
+            states = self.systemctl.states(acted)
+            for unit in self.units:
+                if unit["action"]:
+                    unit["active_state"] = states[unit["service"]][0]
+
+    def results(self):
+        keys = ("fname", "path", "service", "changed", "active_state")
+        return [dict((k, u[k]) for k in keys) for u in self.units]
+
+
+def converge(host, user, home, units, manager_timeout=30, wait=True, restart=()):
+    """Plan the set on ``host``; unless ``host.check_mode``, apply what changed. Return the Plan."""
+    plan = Plan(host, user, home, units, manager_timeout, wait, restart)
+    if not host.check_mode and plan.changed:
+        plan.apply()
+    return plan
