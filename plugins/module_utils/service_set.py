@@ -48,10 +48,6 @@ class Service(object):
         self.name = spec["name"]
         self.field = "services[%d]" % index
         service_data.normalize(spec)  # backed up and restored by the backup role; checked here too
-        errors = service_spec.pod_errors(spec) + service_spec.job_errors(spec)
-        if errors:
-            # converge() puts "services[i]." before the first message; the others get it here.
-            raise ValidationError(("; %s." % self.field).join(errors))
         self.user_spec = normalize(dict(name=spec["name"], uid=spec["uid"], linger=True,
                                         manager_timeout=params["manager_timeout"]))
         home = self.user_spec["home"]
@@ -244,6 +240,8 @@ def converge(host, params, diff=False):
     services = []
     for index, spec in enumerate(specs):
         field = "services[%d]" % index
+        if service_spec.shape_errors(spec):
+            continue  # named by conflicts() above
         try:
             services.append(Service(host, params, index, spec))
         except (ValueError, SelfhostError) as exc:

@@ -175,9 +175,7 @@ def conflicts(specs, reserved=None, var="service_specs"):
         where = "%s[%d]" % (var, index)
         label = "%s (%s)" % (where, spec.get("name", "?"))
         errors.extend(update_errors(spec, where + "."))
-        if is_pod(spec):  # a spec without image is refused by the module (and the role's argument spec)
-            errors.extend(pod_errors(spec, where + "."))
-        errors.extend(job_errors(spec, where + "."))
+        errors.extend(shape_errors(spec, where + "."))
         for key, normal in keys.items():
             value = spec.get(key)
             if value in (None, ""):
@@ -437,6 +435,12 @@ def pod_errors(spec, where=""):
         errors.append("%scontainers: the requires form a cycle (%s); systemd would refuse the start order"
                       % (where, " -> ".join(cycle)))
     return errors
+
+
+def shape_errors(spec, where=""):
+    """pod_errors() of a pod (a spec with neither image nor containers is refused by the argument specs) and
+    job_errors()."""
+    return (pod_errors(spec, where) if is_pod(spec) else []) + job_errors(spec, where)
 
 
 def _requires_cycle(members):

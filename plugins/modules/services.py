@@ -306,7 +306,8 @@ from ansible_collections.selfhost.pi.plugins.module_utils.service_set import con
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS),
+            services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS,
+                          required_one_of=[["image", "containers"]], mutually_exclusive=[["image", "containers"]]),
             default_service_options=dict(type="dict", default={"Restart": "always", "TimeoutStartSec": 300}),
             nginx_listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
             manager_timeout=dict(type="int", default=30),
