@@ -14,7 +14,8 @@ short_description: The services whose images podman auto-update may replace
 description:
   - Given service specs (the C(selfhost.pi.service) role's C(service_specs)), returns one entry per service with
     C(auto_update), or, for a pod, with a member (C(containers[]) entry) that has C(auto_update); each entry holds
-    only C(name), C(uid) and C(update_window) (never a secret), which is what the update runner's tasks need.
+    only C(name), C(uid), C(update_window) and, for a pod, C(members) (its members' services, which the update
+    runner waits for after an update) - never a secret - which is what the update runner's tasks need.
 options:
   _input:
     description: Service specs.
@@ -32,16 +33,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(name), C(uid) and C(update_window) (empty when not given) of each such service.
+  description: C(name), C(uid), C(update_window) (empty when not given) and C(members) (empty for one container).
   type: list
   elements: dict
 """
 
-from ansible_collections.selfhost.pi.plugins.module_utils.service_spec import updates_wanted
+from ansible_collections.selfhost.pi.plugins.module_utils.service_spec import member_unit, updates_wanted
 
 
 def service_updates(specs):
-    return [dict(name=spec["name"], uid=spec["uid"], update_window=spec.get("update_window") or {})
+    return [dict(name=spec["name"], uid=spec["uid"], update_window=spec.get("update_window") or {},
+                 members=["%s.service" % member_unit(spec, m["name"]) for m in spec.get("containers") or []])
             for spec in specs or [] if isinstance(spec, dict) and updates_wanted(spec)]
 
 

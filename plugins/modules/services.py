@@ -240,9 +240,10 @@ options:
           auto_update:
             description:
               - Quadlet C(AutoUpdate=) of this member (as O(services[].auto_update)). podman 5.4 restarts the pod's
-                unit C(NAME.service) for a new image of any member, which restarts every member. A rollback follows
-                only when that restart fails; the pod's service is active once the pod runs, so a member whose new
-                image never turns healthy does not fail it (see the README, "Pods and jobs").
+                unit C(NAME.service) for a new image of any member, which restarts every member. podman rolls back
+                only when that restart fails, and the pod's service is active once the pod runs; the
+                C(selfhost.pi.service) role's update runner then waits for every member and puts the previous images
+                back when one does not come up (README, "Pods and jobs").
             type: str
             choices: [registry, local]
           requires:

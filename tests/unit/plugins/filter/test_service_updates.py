@@ -10,5 +10,6 @@ def test_services_and_pods_that_update_an_image():
                                                   {"name": "app", "image": "localhost/app:1", "auto_update": "local"}]},
         {"name": "q", "uid": 2004, "containers": [{"name": "db", "image": "localhost/db:1"}]},
     ]
-    assert service_updates(specs) == [{"name": "a", "uid": 2001, "update_window": {"deny": ["x"]}},
-                                      {"name": "p", "uid": 2003, "update_window": {}}]
+    assert service_updates(specs) == [{"name": "a", "uid": 2001, "update_window": {"deny": ["x"]}, "members": []},
+                                      {"name": "p", "uid": 2003, "update_window": {},
+                                       "members": ["p-db.service", "p-app.service"]}]
