@@ -19,7 +19,6 @@ __metaclass__ = type
 
 import hashlib
 import os
-import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
     nginx, service_data, service_spec, service_units, unit_set)

@@ -77,7 +77,7 @@ def _port_range(text, what, publish):
     bounds = text.split("-")
     if len(bounds) > 2 or not all(PORT_RE.match(b) for b in bounds):
         raise ValidationError("%r: the %s %r is not a port (1-65535, no leading zeros) or a range FIRST-LAST"
-                         % (publish, what, text))
+                              % (publish, what, text))
     first, last = int(bounds[0]), int(bounds[-1])
     if not 1 <= first <= last <= 65535:
         raise ValidationError("%r: the %s %r is outside 1-65535 or its range runs backwards" % (publish, what, text))

@@ -279,9 +279,9 @@ options:
           - A run never overlaps the previous one (systemd does not start a oneshot service again while it runs). A
             failed run leaves C(NAME-job-JOB.service) failed (C(systemctl --user -M NAME@ --failed), its output in the
             journal) and the next elapse runs it again; the service itself is not touched.
-          - The job runs the service's image (a pod's: its first member's), with the service's O(services[].volumes),
+          - The job runs the service's image (for a pod, its first member's), with the service's O(services[].volumes),
             O(services[].environment) and secret environment file. A job of a pod joins the pod (C(Pod=NAME.pod),
-            C(StartWithPod=false)): it reaches the members on 127.0.0.1 and sees the pod's volumes.
+            C(StartWithPod=false)), so it reaches the members on 127.0.0.1 and sees the pod's volumes.
         type: list
         elements: dict
         default: []

@@ -181,6 +181,33 @@ def test_a_failing_job_is_failed_runs_again_and_stops_nothing(node):
     assert fetch(node, BOARD, "/health")[0] == 200
 
 
+def test_an_update_whose_member_does_not_come_up_is_rolled_back(node, record):
+    """podman 5.4 restarts the pod's unit for a member's new image; the update runner waits for the members."""
+    def app_image():
+        return podman(node, "board", BOARD_UID, "container", "inspect", "--format", "{{.Image}}",
+                      "board-app").stdout.strip()
+
+    before = app_image()
+    # A "new" local image of the app that cannot start (AutoUpdate=local sees a newer localhost/board:1).
+    podman(node, "board", BOARD_UID, "rm", "-f", "breaker")
+    assert podman(node, "board", BOARD_UID, "run", "--name", "breaker", "--entrypoint", "/bin/sh",
+                  "localhost/board:1", "-c", "rm /app/board.py").rc == 0
+    assert podman(node, "board", BOARD_UID, "commit", "-q", "breaker", "localhost/board:1").rc == 0
+    podman(node, "board", BOARD_UID, "rm", "-f", "breaker")
+    started = time.time()
+    assert node.run("systemctl start selfhost-update-board.service").rc != 0
+    journal = sh(node, "journalctl -u selfhost-update-board.service --no-pager -o cat")
+    print("\nupdate with a broken member, rolled back in %.1f s" % (time.time() - started))
+    assert "board: podman: board.service localhost/board:1 true" in journal      # podman restarted the pod's unit
+    assert "board: not active after 40 s: board-app.service" in journal
+    assert "as localhost/board:1 again" in journal
+    assert "update FAILED: a member of the pod did not come up with its new image; rolled back" in journal
+    assert app_image() == before
+    wait_for("the app healthy on its previous image", lambda: fetch(node, BOARD, "/health")[0] == 200)
+    assert messages(node) == record["posted"]
+    sh(node, "systemctl reset-failed selfhost-update-board.service")
+
+
 def test_check_mode_sees_nothing_to_change(node):
     result = run_playbook(check=True)
     assert result.returncode == 0, result.stdout[-3000:]
