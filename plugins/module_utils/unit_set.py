@@ -16,6 +16,16 @@ They reference each other (``Pod=web.pod``), so they are converged as one set:
    the container), its members, the timers. A member whose pod is restarted
    is not restarted again (the pod's restart restarts it: ``BindsTo=``).
 
+Units the service no longer declares are removed (a job or a member taken
+out of the spec, ``NAME.container`` when the service became a pod and the
+other way round): in the service user's unit directories, the files named
+like the service's units (``NAME.container``, ``NAME.pod``,
+``NAME-*.container``, ``NAME-job-*.timer``) that start with the header this
+collection writes and are not in the set. Their services are stopped first,
+while systemd still has their old definitions (a unit of the set that takes
+over the same service name is then started), their ``.wants`` links removed
+with them.
+
 A job's ``.container`` is ``present`` (never started here: its timer starts
 it); a timer is ``started`` and enabled by a link in
 ``~/.config/systemd/user/timers.target.wants/``, as ``systemctl enable``
@@ -36,12 +46,24 @@ import os
 import pwd
 import stat
 
-from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, quadlet_render
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import SYSTEMD_USER_SUBDIR
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     HostStateError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
+
+
+# The headers this collection writes: a file without one is never removed.
+HEADERS = (quadlet_render.HEADER, "# Managed by Ansible (selfhost.pi.services).")
+
+
+def _owned(service, fname, kind):
+    """True when ``fname`` is named like a unit of service ``service`` in a directory of ``kind``."""
+    if kind == "quadlet":
+        return fname in ("%s.container" % service, "%s.pod" % service) or (
+            fname.startswith(service + "-") and fname.endswith(".container"))
+    return fname.startswith("%s-job-" % service) and fname.endswith(".timer")
 
 
 def _link_state(wants_dir, name):
@@ -78,6 +100,21 @@ def _make_link(wants_dir, name, target, uid, gid):
         os.close(fd)
 
 
+def _remove_entry(directory, name):
+    """Unlink ``directory/name`` (a file or a link, never followed), reached without following links."""
+    try:
+        fd = quadlet.open_dir_nofollow(directory)
+    except OSError as exc:
+        raise quadlet._unsafe(directory, exc)
+    try:
+        os.unlink(name, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+    finally:
+        os.close(fd)
+
+
 class Plan(object):
     """What converging the set means for each unit; made in check mode and reused to apply."""
 
@@ -100,6 +137,7 @@ class Plan(object):
                 self.systemctl.wait_for_manager(manager_timeout)
             self.ready = self.systemctl.manager_ready()
         self.restart = set(restart)
+        self.service_name = user
         self._plan()
 
     def directory(self, unit):
@@ -124,17 +162,27 @@ class Plan(object):
                 current = _link_state(wants, unit["fname"])
                 if current != unit["path"]:
                     unit["link"] = (wants, current)
+        self.removed = self._removed()
         changed = dict((u["fname"], u["content"]) for u in self.units
                        if u["kind"] == "quadlet" and u["file"].content_changed)
         if changed:
-            error, warnings = quadlet.validate_dryrun(self.host, self.quadlet_dir, changed, self.user)
+            error, warnings = quadlet.validate_dryrun(
+                self.host, self.quadlet_dir, changed, self.user,
+                absent=[r["fname"] for r in self.removed if r["kind"] == "quadlet"])
             for warning in warnings:
                 self.host.warn("quadlet: %s" % warning)
             if error:
                 paths = ", ".join(os.path.join(self.quadlet_dir, f) for f in sorted(changed))
                 raise ValidationError("%s: the Quadlet generator rejects the units, nothing was changed: %s"
                                       % (paths, error))
-        states = self.systemctl.states([u["service"] for u in self.units]) if self.ready else {}
+        # A removed unit's service is stopped while systemd still has its old definition, also when a unit of
+        # the set takes over its name (NAME.service of a container that became a pod): that one is then started.
+        asked = [u["service"] for u in self.units]
+        asked += [r["service"] for r in self.removed if r["service"] not in asked]
+        states = self.systemctl.states(asked) if self.ready else {}
+        for gone in self.removed:
+            gone["active_before"] = states.get(gone["service"], ("inactive",))[0]
+            gone["stop"] = gone["active_before"] in quadlet.RUNNING_STATES
         restarted_pods = set()
         for unit in self.units:
             active, sub, need_reload = states.get(unit["service"], ("inactive", "dead", False))
@@ -154,12 +202,54 @@ class Plan(object):
                         file_changed=unit["file"].changed)
             unit["changed"] = bool(unit["file_changed"] or unit["link"] or action or unit["stale"])
 
+    def _removed(self):
+        """The files of units the service no longer declares (see the module's docstring)."""
+        wanted = set((u["kind"], u["fname"]) for u in self.units)
+        out = []
+        for kind, directory in (("quadlet", self.quadlet_dir), ("systemd", self.systemd_dir)):
+            try:
+                fd = quadlet.open_dir_nofollow(directory)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT,):
+                    continue
+                raise quadlet._unsafe(directory, exc)
+            try:
+                names = sorted(os.listdir(fd))
+            finally:
+                os.close(fd)
+            for fname in names:
+                if (kind, fname) in wanted or not _owned(self.service_name, fname, kind):
+                    continue
+                text = quadlet._read_installed(directory, fname)
+                if text is None or not text.startswith(HEADERS):
+                    continue
+                if kind == "quadlet":
+                    unit_type = fname.rsplit(".", 1)[1]
+                    service = quadlet_render.service_name_from_content(fname.rsplit(".", 1)[0], unit_type, text,
+                                                                       os.path.join(directory, fname))
+                else:
+                    service = fname
+                wants = os.path.join(self.systemd_dir, "timers.target.wants")
+                link = wants if kind == "systemd" and _link_state(wants, fname) is not None else None
+                out.append(dict(kind=kind, fname=fname, directory=directory, path=os.path.join(directory, fname),
+                                content=text, service=service, link=link, stop=False))
+        return out
+
     @property
     def changed(self):
-        return bool(self.dirs) or any(u["changed"] for u in self.units)
+        return bool(self.dirs) or bool(self.removed) or any(u["changed"] for u in self.units)
 
     def diffs(self):
         out = []
+        for gone in self.removed:
+            out.append({"before_header": gone["path"], "after_header": "%s (absent)" % gone["path"],
+                        "before": gone["content"], "after": ""})
+            if gone["link"]:
+                path = os.path.join(gone["link"], gone["fname"])
+                out.append({"before_header": path, "after_header": "%s (absent)" % path,
+                            "before": "link to %s\n" % gone["path"], "after": ""})
+            if gone["stop"]:
+                out.append(quadlet.service_diff(gone["service"], gone["active_before"], "", "inactive", "stop"))
         for unit in self.units:
             if unit["file_changed"]:
                 out.append(unit["file"].diff())
@@ -182,12 +272,19 @@ class Plan(object):
         """Write, reload once, act in order. Raises the first failure (later units are left as they were)."""
         if self.pw is None:
             raise HostStateError("%s does not exist on this host" % self.user, field="user")
+        reload_needed = False
+        for gone in self.removed:
+            if gone["stop"] and self.ready:
+                self.systemctl.stop(gone["service"])
+            if gone["link"]:
+                _remove_entry(gone["link"], gone["fname"])
+            _remove_entry(gone["directory"], gone["fname"])
+            reload_needed = True
         for path in self.dirs:
             try:
                 ensure_directory(path, quadlet.DIR_MODE, self.uid, self.gid)
             except OSError as exc:
                 raise quadlet._unsafe(path, exc)
-        reload_needed = False
         for unit in self.units:
             if unit["file_changed"]:
                 try:
@@ -213,7 +310,9 @@ class Plan(object):
 
     def results(self):
         keys = ("fname", "path", "service", "changed", "active_state")
-        return [dict((k, u[k]) for k in keys) for u in self.units]
+        return [dict((k, u[k]) for k in keys) for u in self.units] + [
+            dict(fname=r["fname"], path=r["path"], service=r["service"], changed=True, active_state="removed")
+            for r in self.removed]
 
 
 def converge(host, user, home, units, manager_timeout=30, wait=True, restart=()):

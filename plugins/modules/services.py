@@ -29,7 +29,9 @@ description:
     others are still converged and the module fails at the end, naming the services that failed.
   - A service is one container, or a pod of several (O(services[].containers)), plus its scheduled
     O(services[].jobs). All units of one service are validated together in one Quadlet dry run, written, and loaded
-    with one C(daemon-reload) of its user's manager.
+    with one C(daemon-reload) of its user's manager. Units the service no longer declares (a job or a member taken out
+    of its spec, C(NAME.container) when it became a pod, or the pod's units when it became one container) are stopped
+    and removed - only files named like the service's units that carry this collection's header.
   - Removing services that left the list is not done yet; use M(selfhost.pi.quadlet), M(selfhost.pi.nginx_site) and
     M(selfhost.pi.service_user) with C(state=absent).
 options:

@@ -209,3 +209,57 @@ def test_a_user_not_made_yet_is_planned_without_a_manager(home):
     assert plan.changed
     assert host.verbs() == ["quadlet"]
     assert all(r["active_state"] == "inactive" for r in plan.results())
+
+
+# ---------------------------------------------------------------- units the service no longer declares
+
+def test_a_job_taken_out_of_the_spec_is_stopped_and_removed(home):
+    host = FakeHost()
+    converge(host)
+    timer = home / ".config/systemd/user/board-job-snapshot.timer"
+    link = home / ".config/systemd/user/timers.target.wants/board-job-snapshot.timer"
+    assert timer.exists() and os.path.islink(str(link))
+    host.calls[:] = []
+    plan = unit_set.converge(host, "board", "/home/board", units()[:3])
+    assert plan.changed
+    assert [v for v in host.verbs() if not v.startswith("show")] == ["stop board-job-snapshot.timer",
+                                                                     "daemon-reload"]
+    assert not timer.exists() and not os.path.lexists(str(link))
+    assert not (home / ".config/containers/systemd/board-job-snapshot.container").exists()
+    assert [r["active_state"] for r in plan.results()][-2:] == ["removed", "removed"]
+    host.calls[:] = []
+    assert not unit_set.converge(host, "board", "/home/board", units()[:3]).changed
+
+
+def test_a_service_that_becomes_a_pod_loses_its_container_unit(home):
+    host = FakeHost()
+    single = service_units.units({"name": "board", "uid": 2301, "image": "localhost/board:1"}, "/home/board",
+                                 PARAMS, {}, {})
+    unit_set.converge(host, "board", "/home/board", single)
+    assert (home / ".config/containers/systemd/board.container").exists()
+    host.calls[:] = []
+    host.dryrun_units[:] = []
+    check = converge(host.checked())
+    assert str(home / ".config/containers/systemd/board.container (absent)") in [
+        d["after_header"] for d in check.diffs()]
+    assert host.dryrun_units == [["board-app.container", "board-db.container", "board-job-snapshot.container",
+                                  "board.pod"]]                  # the old unit is left out of the dry run
+    host.calls[:] = []
+    converge(host)
+    assert not (home / ".config/containers/systemd/board.container").exists()
+    # The container's board.service is stopped under its old definition; then it is the pod's.
+    assert [v for v in host.verbs() if not v.startswith("show")] == [
+        "quadlet", "stop board.service", "daemon-reload", "restart board.service", "start board-db.service",
+        "start board-app.service", "start board-job-snapshot.timer"]
+
+
+def test_files_the_collection_did_not_write_are_left_alone(home):
+    host = FakeHost()
+    converge(host)
+    mine = home / ".config/containers/systemd/board-sidecar.container"
+    mine.write_text("[Container]\nImage=localhost/x:1\n")
+    other = home / ".config/systemd/user/board-job-old.timer"
+    other.write_text("[Timer]\nOnCalendar=daily\n")
+    host.calls[:] = []
+    assert not converge(host).changed
+    assert mine.exists() and other.exists()
