@@ -199,7 +199,7 @@ def test_an_update_whose_member_does_not_come_up_is_rolled_back(node, record):
     journal = sh(node, "journalctl -u selfhost-update-board.service --no-pager -o cat")
     print("\nupdate with a broken member, rolled back in %.1f s" % (time.time() - started))
     assert "board: podman: board.service localhost/board:1 true" in journal      # podman restarted the pod's unit
-    assert "board: not active after 40 s: board-app.service" in journal
+    assert "board: not active after 25 s: board-app.service" in journal
     assert "as localhost/board:1 again" in journal
     assert "update FAILED: a member of the pod did not come up with its new image; rolled back" in journal
     assert app_image() == before
