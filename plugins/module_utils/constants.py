@@ -49,3 +49,9 @@ QUADLET_SYSTEM_DIR = "/etc/containers/systemd"          # rootful units
 QUADLET_USER_SUBDIR = ".config/containers/systemd"      # rootless units, below the user's home
 QUADLET_GENERATOR = "/usr/libexec/podman/quadlet"      # podman >= 4.4
 SYSTEMD_USER_SUBDIR = ".config/systemd/user"            # a user's own plain units (the jobs' timers)
+
+# -- the backup program (roles/backup writes these into its config) -----------
+BACKUP_CONFIG = ETC_DIR + "/backup.json"        # the one path selfhost-backup knows by heart
+BACKUP_COPY_TMP_DIR = "/var/tmp"                # the service user's private copy of a database, on disk
+RESTIC_WRAPPER = "/usr/local/sbin/selfhost-restic"  # restic with the host's repository and password files
+EX_NOINPUT = 66                 # sysexits.h: the copy step found no database there

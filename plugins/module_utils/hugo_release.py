@@ -36,13 +36,12 @@ import re
 import stat
 
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, UnsafePathError
+from ansible_collections.selfhost.pi.plugins.module_utils.nofollow import DIR_FLAGS, lstat_at, open_dir_at, remove_at
 
 RELEASE_RE = re.compile(r"^[0-9a-f]{12}-[0-9a-f]{8}$")
 TMP_PREFIX = ".tmp-"
 MARKER_SUFFIX = ".json"
 MARKER_MAX_BYTES = 65536
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC
 
 
 def now():
@@ -52,44 +51,6 @@ def now():
 
 def _random_name(prefix, suffix=""):
     return "%s%s%s" % (prefix, binascii.hexlify(os.urandom(4)).decode("ascii"), suffix)
-
-
-def lstat_at(dir_fd, name):
-    """``lstat`` of ``name`` in the directory ``dir_fd``; None when it does not exist."""
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise
-
-
-def open_dir_at(dir_fd, name):
-    """Open the directory ``name`` in ``dir_fd`` without following a link (OSError otherwise)."""
-    return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
-
-
-def remove_at(dir_fd, name):
-    """Remove ``name`` in ``dir_fd`` and, for a directory, all it holds, never following a link.
-
-    Any entry type is handled: a link, fifo, socket or device node is unlinked
-    as itself; a directory is emptied through its own descriptor. Returns
-    False when there was nothing to remove.
-    """
-    st = lstat_at(dir_fd, name)
-    if st is None:
-        return False
-    if stat.S_ISDIR(st.st_mode):
-        fd = open_dir_at(dir_fd, name)
-        try:
-            for entry in os.listdir(fd):
-                remove_at(fd, entry)
-        finally:
-            os.close(fd)
-        os.rmdir(name, dir_fd=dir_fd)
-    else:
-        os.unlink(name, dir_fd=dir_fd)
-    return True
 
 
 def _fix_dir(fd, mode, uid, gid, check_mode):
@@ -110,7 +71,7 @@ def _fix_dir(fd, mode, uid, gid, check_mode):
 def read_json_at(dir_fd, name):
     """The JSON object in ``name`` (opened without following a link), or None."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
@@ -126,7 +87,7 @@ def read_json_at(dir_fd, name):
 def write_file_at(dir_fd, name, content, mode, uid, gid):
     """Write ``name`` in ``dir_fd`` atomically: a new temporary file, fchmod/fchown, rename."""
     tmp = _random_name(TMP_PREFIX, MARKER_SUFFIX)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600, dir_fd=dir_fd)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content.encode("utf-8"))
@@ -190,7 +151,7 @@ class ReleaseStore(object):
         """A descriptor of ``dest``, or None when it does not exist."""
         self.check_path()
         try:
-            return os.open(self.dest, _DIR_FLAGS | os.O_NOFOLLOW)
+            return os.open(self.dest, DIR_FLAGS | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return None

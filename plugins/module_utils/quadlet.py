@@ -31,6 +31,7 @@ import shutil
 import stat
 import tempfile
 
+from ansible_collections.selfhost.pi.plugins.module_utils import nofollow
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     QUADLET_GENERATOR, QUADLET_SYSTEM_DIR, QUADLET_USER_SUBDIR)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
@@ -91,21 +92,17 @@ def _is_unit_file(name):
 
 
 def open_dir_nofollow(path):
-    """A read-only descriptor of the directory ``path``, opened one component at a time without following links.
+    """A read-only descriptor of the directory ``path``, reached without a link a service user placed.
 
-    Raises OSError: ELOOP or ENOTDIR when a component is a link or not a
-    directory, ENOENT when one is missing. The caller closes the descriptor.
+    :func:`nofollow.open_dir` (a link is followed only where root alone could
+    have made it): OSError(ELOOP) for a link or a file on the way, for
+    :func:`_unsafe` to name, OSError(ENOENT) for a missing component. The
+    caller closes it.
     """
-    fd = os.open("/", DIR_FLAGS)
     try:
-        for part in [p for p in os.path.abspath(path).split("/") if p]:
-            child = os.open(part, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return nofollow.open_dir(os.path.abspath(path))
+    except UnsafePathError as exc:
+        raise OSError(errno.ELOOP, str(exc))
 
 
 def _unsafe(path, exc):

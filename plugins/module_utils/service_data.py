@@ -17,8 +17,14 @@ and what ``selfhost.pi.restic_restore`` brings back on a rebuilt host:
 - ``pre_backup``: shell commands run as the service user before the snapshot
   (a service's own dump command, writing into one of its paths).
 
-Shared by the ``backup_plan`` filter (what the backup script reads) and the
-``restic_restore`` module, so that both resolve every path the same way.
+Shared by the ``backup_plan`` filter (what the backup script reads), the
+backup program (``backup.py``) and the ``restic_restore`` module, so that all
+resolve every path the same way.
+
+The paths live in trees a service user (so its container) can write. Root
+reaches them with :func:`open_dir` and :func:`lstat`, which never follow a
+symbolic link such a user could have placed: a link in the service's tree
+raises :class:`~errors.UnsafePathError` instead of sending root elsewhere.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +34,9 @@ __metaclass__ = type
 import os
 import posixpath
 import re
+
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
+    BACKUP_STAGING_DIR, PROTECTED_PATHS, VOLUMES_SUBDIR)
 
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 
@@ -39,12 +48,8 @@ DATA_OPTIONS = dict(
 )
 
 VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # podman's rule for names
-STAGING_DIR = "/var/lib/selfhost-pi/backup/sqlite"
-VOLUMES_SUBDIR = ".local/share/containers/storage/volumes"
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-# Never data of one service: restoring or setting these aside would break the host.
-PROTECTED = frozenset("/ /bin /boot /dev /etc /home /lib /lib64 /media /mnt /opt /proc /root /run /sbin /srv /sys "
-                      "/tmp /usr /var /var/lib /var/log".split())
+STAGING_DIR = BACKUP_STAGING_DIR
+PROTECTED = PROTECTED_PATHS
 
 
 def home_of(spec):
@@ -111,10 +116,10 @@ def normalize(spec, field="data"):
                 break
             if _inside(path, other):
                 raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
-                                 % (where, path, other_where, other))
+                                      % (where, path, other_where, other))
             if _inside(other, path):
                 raise ValidationError("%s: %s is inside %s (%s); declare only the outer one"
-                                 % (other_where, other, where, path))
+                                      % (other_where, other, where, path))
         else:
             unique.append((path, where))
     sqlite = []

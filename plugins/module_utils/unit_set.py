@@ -30,8 +30,8 @@ A job's ``.container`` is ``present`` (never started here: its timer starts
 it); a timer is ``started`` and enabled by a link in
 ``~/.config/systemd/user/timers.target.wants/``, as ``systemctl enable``
 makes it. Root reaches the user's directories without following links
-(``ManagedFile``, ``ensure_directory``, the link is made through a
-directory descriptor opened with ``O_NOFOLLOW``).
+(``ManagedFile``, ``ensure_directory``; links and removals through
+:mod:`nofollow` descriptors).
 
 ``converge(host, user, home, units, ...)`` plans with ``host.check_mode`` and
 applies otherwise, like ``quadlet.converge`` does for one unit.
@@ -46,10 +46,9 @@ import os
 import pwd
 import stat
 
-from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, quadlet_render
+from ansible_collections.selfhost.pi.plugins.module_utils import nofollow, quadlet, quadlet_render
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import SYSTEMD_USER_SUBDIR
-from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
-    HostStateError, UnsafePathError, ValidationError)
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
@@ -66,34 +65,39 @@ def _owned(service, fname, kind):
     return fname.startswith("%s-job-" % service) and fname.endswith(".timer")
 
 
+def _open_dir(directory):
+    """A descriptor of ``directory`` reached without a link a service user placed (see :mod:`nofollow`);
+    None when it does not exist."""
+    try:
+        return nofollow.open_dir(directory)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise quadlet._unsafe(directory, exc)
+
+
 def _link_state(wants_dir, name):
     """The target of the link ``wants_dir/name``, "" when something else is there, None when nothing is."""
-    path = os.path.join(wants_dir, name)
+    fd = _open_dir(wants_dir)
+    if fd is None:
+        return None
     try:
-        st = os.lstat(path)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        st = nofollow.lstat_at(fd, name)
+        if st is None:
             return None
-        raise
-    return os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+        return os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else ""
+    finally:
+        os.close(fd)
 
 
 def _make_link(wants_dir, name, target, uid, gid):
-    """Make ``wants_dir/name`` a link to ``target`` owned by the user, replacing what is there; never
-    following a link on the way (the user owns these directories)."""
+    """Make ``wants_dir/name`` a link to ``target`` owned by the user, replacing what is there (as
+    ``systemctl enable`` would), never following a link on the way (the user owns these directories)."""
+    fd = _open_dir(wants_dir)
+    if fd is None:
+        raise HostStateError("%s does not exist" % wants_dir)
     try:
-        fd = quadlet.open_dir_nofollow(wants_dir)
-    except OSError as exc:
-        raise quadlet._unsafe(wants_dir, exc)
-    try:
-        try:
-            os.unlink(name, dir_fd=fd)
-        except OSError as exc:
-            if exc.errno == errno.EISDIR or exc.errno == errno.EPERM:
-                raise UnsafePathError("%s is a directory, not the link systemd enables a unit with"
-                                      % os.path.join(wants_dir, name))
-            if exc.errno != errno.ENOENT:
-                raise
+        nofollow.remove_at(fd, name)
         os.symlink(target, name, dir_fd=fd)
         os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
     finally:
@@ -101,16 +105,12 @@ def _make_link(wants_dir, name, target, uid, gid):
 
 
 def _remove_entry(directory, name):
-    """Unlink ``directory/name`` (a file or a link, never followed), reached without following links."""
+    """Remove ``directory/name`` (a file or a link, never followed), reached without following links."""
+    fd = _open_dir(directory)
+    if fd is None:
+        return
     try:
-        fd = quadlet.open_dir_nofollow(directory)
-    except OSError as exc:
-        raise quadlet._unsafe(directory, exc)
-    try:
-        os.unlink(name, dir_fd=fd)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            raise
+        nofollow.remove_at(fd, name)
     finally:
         os.close(fd)
 
@@ -207,12 +207,9 @@ class Plan(object):
         wanted = set((u["kind"], u["fname"]) for u in self.units)
         out = []
         for kind, directory in (("quadlet", self.quadlet_dir), ("systemd", self.systemd_dir)):
-            try:
-                fd = quadlet.open_dir_nofollow(directory)
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT,):
-                    continue
-                raise quadlet._unsafe(directory, exc)
+            fd = _open_dir(directory)
+            if fd is None:
+                continue
             try:
                 names = sorted(os.listdir(fd))
             finally:

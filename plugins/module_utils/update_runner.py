@@ -57,6 +57,7 @@ from ansible_collections.selfhost.pi.plugins.module_utils.constants import UPDAT
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     HostStateError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.host import user_runtime_dir
+from ansible_collections.selfhost.pi.plugins.module_utils.nofollow import DIR_FLAGS, remove_at
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 PODMAN_FORMAT = "{{.Unit}} {{.Image}} {{.Updated}}"
@@ -65,7 +66,7 @@ DEFAULT_INTERVAL_HOURS = 24
 DEFAULT_HEALTH_TIMEOUT = 300     # seconds for a pod's members to be up after an update (as TimeoutStartSec=)
 SETTLE_SECONDS = 5               # ... and still up this much later (not a crash loop caught while active)
 POLL_SECONDS = 2
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = DIR_FLAGS | os.O_NOFOLLOW
 
 
 def config_path(name, config_dir=None):
@@ -113,31 +114,6 @@ def load_config(path):
     return config
 
 
-def _remove(dir_fd, name):
-    """Remove the entry ``name`` of the directory ``dir_fd`` without following any link.
-
-    Anything but a directory is unlinked (a link itself, never its target);
-    a directory is opened with O_NOFOLLOW through ``dir_fd``, emptied the same
-    way and removed. A concurrent swap makes a call fail (OSError), never
-    reach outside: every step goes through a descriptor already checked.
-    """
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-        return
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return
-        if exc.errno not in (errno.EISDIR, errno.EPERM):
-            raise
-    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-    try:
-        for child in os.listdir(fd):
-            _remove(fd, child)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=dir_fd)
-
-
 def _set_aside(spool_fd, name, discard_dir):
     """Rename ``name`` into a new root-only directory under ``discard_dir``; return where it went."""
     aside = tempfile.mkdtemp(prefix="discarded.", dir=discard_dir)   # 0700 root
@@ -170,7 +146,7 @@ def take_requests(spool, discard_dir, warn):
         names = os.listdir(spool_fd)
         for name in names:
             try:
-                _remove(spool_fd, name)
+                remove_at(spool_fd, name)
             except (OSError, RecursionError) as exc:
                 try:
                     where = _set_aside(spool_fd, name, discard_dir)

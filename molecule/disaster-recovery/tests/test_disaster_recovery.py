@@ -234,6 +234,11 @@ def test_a_host_with_data_is_never_overwritten(node):
 def test_restore_playbook_replaces_data_on_request(node, record):
     result = run_playbook({"backup_restore_services": "notes"}, playbook="playbooks/restore.yml")
     assert result.returncode == 0, result.stdout[-3000:]
+    # systemctl start returns once the container runs; the app then needs a moment to listen
+    # (as after the rebuild above): wait for it, bounded.
+    deadline = time.time() + 60
+    while fetch(node, NOTES, "/health")[0] != 200 and time.time() < deadline:
+        time.sleep(0.5)
     assert notes_rows(node) == record["rows"]  # the note written after the backup is gone from the service
     aside = sh(node, "ls -d %s.replaced-*" % (VOLUMES % ("notes", "notes-data"))).split()
     assert len(aside) == 1  # ... and kept aside

@@ -199,6 +199,9 @@ def test_dry_run_refuses_a_unit_directory_behind_a_link(tmp_path, link):
         (home / ".config" / "containers" / "systemd").symlink_to(elsewhere / "systemd")
     else:
         (home / ".config" / "containers").symlink_to(elsewhere)
+    for directory in (home, home / ".config", home / ".config" / "containers"):
+        if not directory.is_symlink():  # as on a host: the user owns its tree (a root-only directory's links are root's)
+            os.chown(directory, 4242, 4242)
     host = FakeHost()
     unit_dir = str(home / ".config" / "containers" / "systemd")
     with pytest.raises(UnsafePathError, match="^%s: " % unit_dir):

@@ -253,6 +253,7 @@ def test_a_link_on_the_way_to_the_users_unit_directory_is_refused(monkeypatch, h
     home = host.tmp / "home" / "web"
     home.mkdir(parents=True)
     (home / ".config").symlink_to(elsewhere)
+    os.chown(home, 4242, 4242)  # as on a host: the user owns its home (a root-only directory's links are root's)
     for check_mode in (True, False):
         failed, result = run_module(monkeypatch, quadlet, dict(ARGS, user="web", state="present"),
                                     check_mode=check_mode, diff=True)
