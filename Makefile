@@ -34,10 +34,14 @@ collection:
 	@mkdir -p $(dir $(COLLECTION_LINK)) && ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
 ## The example services' images (no registry reachable: built from busybox,
-## and from the test host's Python for the stateful notes app).
+## from the test host's Python for the stateful notes app, the pod's board
+## app and datasette (from PyPI), and from Debian 13 packages for Valkey).
 images: deps
 	@tests/images/build.sh localhost/selfhost-hello:1 inventory/files/hello .build/images
 	@tests/images/build-python.sh localhost/notes:1 tests/images/notes .build/images
+	@tests/images/build-python.sh localhost/board:1 tests/images/board .build/images
+	@tests/images/build-python.sh localhost/datasette:1 tests/images/datasette .build/images
+	@tests/images/build-debian.sh localhost/valkey:1 tests/images/valkey .build/images
 
 demo: deps collection images
 	@podman container exists $(DEMO_HOST) && [ "$$(podman inspect -f '{{.State.Running}}' $(DEMO_HOST))" = true ] \

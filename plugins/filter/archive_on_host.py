@@ -15,8 +15,8 @@ description:
   - Given a controller path of an image archive, returns its path on the host, C(DIR/HASH-BASENAME), where C(HASH)
     is the first 12 hex digits of the SHA-1 of the controller path. Distinct archives never share a name, and the
     same archive used by several services is copied once.
-  - Given a service spec (a dict), returns the spec with its C(image_archive) replaced that way; a spec without
-    C(image_archive) is returned unchanged.
+  - Given a service spec (a dict), returns the spec with its C(image_archive) replaced that way, and those of its
+    pod's C(containers); a spec without any C(image_archive) is returned unchanged.
 options:
   _input:
     description: A controller path, or a service spec.
@@ -50,10 +50,15 @@ from ansible.module_utils.common.text.converters import to_bytes
 
 def archive_on_host(value, directory):
     if isinstance(value, dict):
-        if not value.get("image_archive"):
+        members = value.get("containers") or []
+        if not value.get("image_archive") and not any(isinstance(m, dict) and m.get("image_archive")
+                                                      for m in members):
             return value
         spec = dict(value)
-        spec["image_archive"] = archive_on_host(value["image_archive"], directory)
+        if value.get("image_archive"):
+            spec["image_archive"] = archive_on_host(value["image_archive"], directory)
+        if members:
+            spec["containers"] = [archive_on_host(m, directory) if isinstance(m, dict) else m for m in members]
         return spec
     path = str(value)
     prefix = hashlib.sha1(to_bytes(path)).hexdigest()[:12]

@@ -48,6 +48,7 @@ RC_TIMEOUT = 124                # timeout(1): the command did not end in time
 QUADLET_SYSTEM_DIR = "/etc/containers/systemd"          # rootful units
 QUADLET_USER_SUBDIR = ".config/containers/systemd"      # rootless units, below the user's home
 QUADLET_GENERATOR = "/usr/libexec/podman/quadlet"      # podman >= 4.4
+SYSTEMD_USER_SUBDIR = ".config/systemd/user"            # a user's own plain units (the jobs' timers)
 
 # -- the backup program (roles/backup writes these into its config) -----------
 BACKUP_CONFIG = ETC_DIR + "/backup.json"        # the one path selfhost-backup knows by heart

@@ -272,7 +272,7 @@ def parse_dryrun(stderr, units, tmpdir=None, unit_dir=None):
     return mine, warnings, others
 
 
-def validate_dryrun(host, unit_dir, units, user=None, generator=None):
+def validate_dryrun(host, unit_dir, units, user=None, generator=None, absent=()):
     """Check new unit contents with ``quadlet -dryrun [-user]``.
 
     ``units`` maps file names (``web.container``) to their new text. They are
@@ -282,14 +282,15 @@ def validate_dryrun(host, unit_dir, units, user=None, generator=None):
     the units convert, else the generator's message; ``warnings`` say which
     entries of ``unit_dir`` were left out of the copy (see copy_unit_tree),
     then give the generator's warnings about the units and the errors of
-    other, unrelated units. Raises UnsafePathError when ``unit_dir`` is
-    reached through a link.
+    other, unrelated units. Files named in ``absent`` are left out of the
+    copy (they are about to be removed). Raises UnsafePathError when
+    ``unit_dir`` is reached through a link.
     """
     generator = generator or find_generator(host)
     tmpdir = tempfile.mkdtemp(prefix="quadlet-dryrun.")
     try:
         # Rootful Quadlet ignores /etc/containers/systemd/users (units for users).
-        skipped = copy_unit_tree(unit_dir, tmpdir, skip=set(units), skip_dirs=() if user else ("users",))
+        skipped = copy_unit_tree(unit_dir, tmpdir, skip=set(units) | set(absent), skip_dirs=() if user else ("users",))
         for fname, content in units.items():
             with open(os.path.join(tmpdir, fname), "wb") as handle:
                 handle.write(content.encode("utf-8", errors="surrogateescape"))

@@ -19,9 +19,9 @@ __metaclass__ = type
 
 import hashlib
 import os
-import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, quadlet_render, service_data, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils import (
+    nginx, service_data, service_spec, service_units, unit_set)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
@@ -49,34 +49,33 @@ class Service(object):
         service_data.normalize(spec)  # backed up and restored by the backup role; checked here too
         self.user_spec = normalize(dict(name=spec["name"], uid=spec["uid"], linger=True,
                                         manager_timeout=params["manager_timeout"]))
-        self.digest = None
-        if spec.get("image_archive"):
-            if os.path.isfile(spec["image_archive"]):
-                self.digest = file_digest(spec["image_archive"])
-            elif host.check_mode:  # the copy before this task did not run either
-                host.warn("services[%d].image_archive: %s is not on the host yet; assuming it changes"
-                          % (index, spec["image_archive"]))
-                self.digest = "sha256:(not copied yet)"
-            else:
-                raise ValidationError("%s is not a file on the host" % spec["image_archive"], field="image_archive")
-        self.env = None
-        env_path = None
-        if spec.get("secret_environment"):
-            env_path = os.path.join(self.user_spec["home"], ".config", "selfhost-pi", "%s.env" % spec["name"])
-            self.env = ManagedFile(env_path, service_spec.secret_env_content(spec), 0o600, spec["uid"], spec["uid"])
-        service_options = dict(params["default_service_options"])
-        service_options.update(spec.get("service_options") or {})
-        self.unit_params = dict(
-            name=spec["name"], type="container", user=spec["name"], state="started", restart_on_change=True,
-            manager_timeout=params["manager_timeout"],
-            unit={"Description": "selfhost.pi service %s" % spec["name"]},
-            options=service_spec.container_section(spec, self.digest, env_path),
-            service=service_options,
-            install={"WantedBy": "default.target"},
-        )
-        quadlet_render.check_name(spec["name"], "container")
-        self.content = quadlet_render.render("container", self.unit_params["unit"], self.unit_params["options"],
-                                             self.unit_params["service"], self.unit_params["install"])
+        home = self.user_spec["home"]
+        self.manager_timeout = params["manager_timeout"]
+        # Images loaded from archives: the service's, or each member's. key: None or the member's name.
+        self.images = []
+        digests = {}
+        sources = [(m["name"], m, "containers[%d]." % i) for i, m in enumerate(spec.get("containers") or [])] \
+            if service_spec.is_pod(spec) else [(None, spec, "")]
+        for key, source, prefix in sources:
+            if source.get("image_archive"):
+                digests[key] = self.archive_digest(source["image_archive"], prefix + "image_archive")
+                self.images.append(dict(key=key, image=source["image"], archive=source["image_archive"],
+                                        digest=digests[key], field=prefix + "image_archive"))
+        # Secret environment files: the service's (shared by a pod's members and the jobs), each member's.
+        self.envs = {}
+        for key, source, prefix in [(None, spec, "")] + [s for s in sources if s[0] is not None]:
+            if source.get("secret_environment"):
+                base = self.name if key is None else service_spec.member_unit(spec, key)
+                path = service_units.env_path(home, base)
+                try:
+                    content = service_spec.secret_env_content(source)
+                except ValidationError as exc:
+                    raise ValidationError(str(exc), field=prefix.rstrip(".") or None)
+                self.envs[key] = ManagedFile(path, content, 0o600, spec["uid"], spec["uid"])
+                self.envs[key].variables = len(source["secret_environment"])
+        env_paths = dict((key, env.path) for key, env in self.envs.items())
+        self.units = service_units.units(spec, home, params, digests, env_paths)
+        self.content = self.units[0]["content"]
         self.site = None
         if spec.get("domain"):
             site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
@@ -89,74 +88,85 @@ class Service(object):
                     errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
                 raise ValidationError("; ".join(errors))
             self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
-        self.bind_dirs = service_spec.bind_sources_in_home(spec, self.user_spec["home"])
+        volumes = list(spec.get("volumes") or [])
+        for member in spec.get("containers") or []:
+            volumes += member.get("volumes") or []
+        for job in spec.get("jobs") or []:
+            volumes += job.get("volumes") or []
+        self.bind_dirs = service_spec.bind_sources_in_home(dict(volumes=volumes), home)
         self.missing_dirs = []
         self.user = self.unit = None
+        self.plan_ = None
         self.image_loaded = False
         self.error = None
         self.user_ok = True
 
+    def archive_digest(self, path, field):
+        if os.path.isfile(path):
+            return file_digest(path)
+        if self.host.check_mode:  # the copy before this task did not run either
+            self.host.warn("%s.%s: %s is not on the host yet; assuming it changes" % (self.field, field, path))
+            return "sha256:(not copied yet)"
+        raise ValidationError("%s is not a file on the host" % path, field=field)
+
     # -- plan -----------------------------------------------------------------
+    def check_on_host(self, host):
+        """Errors (naming services[i].field) for what systemd itself parses: the jobs' schedules and spans."""
+        return service_units.host_checks(host, self.spec, self.field + ".")
+
     def plan(self):
         """Run every step in check mode; raise SelfhostError when a step refuses."""
         check = self.host.checked()
         self.missing_dirs = [path for path in self.bind_dirs if not os.path.isdir(path)]
         self.user = ServiceUser(check, dict(self.user_spec)).converge()
-        try:
-            pw = pwd.getpwnam(self.name)
-        except KeyError:
-            pw = None
-        if pw is not None and not self.user["changed"]:
-            self.unit = quadlet.converge(check, self.unit_params)
-            return
-        # The user (or its manager) is not there yet: the unit can only be checked on its own.
-        unit_dir = quadlet.unit_directory(pw) if pw else os.path.join(self.user_spec["home"], quadlet.USER_UNIT_SUBDIR)
-        path = os.path.join(unit_dir, "%s.container" % self.name)
-        error, warnings = quadlet.validate_dryrun(check, unit_dir,
-                                                  {"%s.container" % self.name: self.content}, self.name)
-        for warning in warnings:
-            self.host.warn("quadlet: %s" % warning)
-        if error:
-            raise ValidationError("%s: the Quadlet generator rejects the unit, nothing was changed: %s" % (path, error))
-        unit_file = ManagedFile(path, self.content)
-        self.unit = dict(changed=True, path=path, service="%s.service" % self.name, scope="user",
-                         content=self.content, active_state="active",
-                         diff=[unit_file.diff()] if unit_file.content_changed else [])
+        # A user made (or changed: linger) by this run has no manager to ask yet: the units are only checked.
+        self.plan_ = unit_set.converge(check, self.name, self.user_spec["home"], self.fresh_units(),
+                                       self.manager_timeout, wait=not self.user["changed"])
+        self.unit = self.plan_.results()[0]
+
+    def fresh_units(self):
+        return [dict(unit) for unit in self.units]
 
     @property
     def env_changed(self):
-        return bool(self.env and self.env.changed)
+        return any(env.changed for env in self.envs.values())
 
     @property
     def changed(self):
-        return bool(self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs
+        return bool(self.user["changed"] or self.plan_.changed or self.env_changed or self.missing_dirs
                     or (self.site and self.site.changed))
 
     # -- apply ----------------------------------------------------------------
     def apply(self):
-        if self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs:
+        if self.user["changed"] or self.plan_.changed or self.env_changed or self.missing_dirs:
             try:
                 self.user = ServiceUser(self.host, dict(self.user_spec)).converge()
             except SelfhostError:
                 self.user_ok = False
                 raise
-            params = self.unit_params
-            if self.env_changed:
-                self.write_env()
-                if self.env.content_changed and self.env.before is not None:  # a running container sees new values only after a restart
-                    params = dict(params, state="restarted")
+            restart = set()
+            for key, env in self.envs.items():
+                if env.changed:
+                    self.write_env(env)
+                    if env.content_changed and env.before is not None:  # a running container sees new values only after a restart
+                        restart.update(u["fname"] for u in self.units if env.path in u["env_files"])
             self.make_bind_dirs()
-            if self.digest:
-                self.load_image()
-            self.unit = quadlet.converge(self.host, params)
+            loaded = set()
+            for image in self.images:  # members sharing one archive load it once
+                if (image["archive"], image["image"]) not in loaded:
+                    self.load_image(image)
+                    loaded.add((image["archive"], image["image"]))
+            self.plan_ = unit_set.converge(self.host, self.name, self.user_spec["home"], self.fresh_units(),
+                                           self.manager_timeout, restart=restart)
+            self.unit = self.plan_.results()[0]
 
-    def write_env(self):
+    def write_env(self, env):
         uid = self.user["uid"]
         try:
-            ensure_directory(os.path.dirname(self.env.path), 0o700, uid, uid)
-            self.env.apply()
+            ensure_directory(os.path.dirname(env.path), 0o700, uid, uid)
+            env.apply()
         except OSError as exc:
-            raise UnsafePathError("cannot write %s: %s" % (self.env.path, exc), field="secret_environment")
+            raise UnsafePathError("cannot write %s: %s" % (env.path, exc), field="secret_environment")
 
     def make_bind_dirs(self):
         """podman refuses a bind mount whose source is missing: make those in the home, owned by the user."""
@@ -172,27 +182,32 @@ class Service(object):
         env = {"XDG_RUNTIME_DIR": user_runtime_dir(self.user["uid"])}
         return self.host.run_as(self.name, ["podman"] + list(args), cwd="/", env=env, check=False)
 
-    def load_image(self):
-        """Load the archive when the image is missing or the archive is not the one the unit records."""
-        before = read_text(self.unit["path"]) or ""
-        recorded = "%s=%s" % (service_spec.ARCHIVE_LABEL, self.digest) in before
-        if recorded and self.podman("image", "exists", self.spec["image"])[0] == 0:
+    def load_image(self, image):
+        """Load the archive when the image is missing or the archive is not the one its unit records."""
+        unit = next(u for u in self.plan_.units if u["kind"] == "quadlet" and u.get("member") == image["key"]
+                    and u["type"] == "container" and not u.get("job"))
+        before = read_text(unit["path"]) or ""
+        recorded = "%s=%s" % (service_spec.ARCHIVE_LABEL, image["digest"]) in before
+        if recorded and self.podman("image", "exists", image["image"])[0] == 0:
             return
-        rc, out, err = self.podman("load", "-q", "-i", self.spec["image_archive"])
+        rc, out, err = self.podman("load", "-q", "-i", image["archive"])
         if rc != 0:
             raise CommandError("podman load -i %s failed (rc=%d): %s"
-                               % (self.spec["image_archive"], rc, (err or out).strip()), field="image_archive")
+                               % (image["archive"], rc, (err or out).strip()), field=image["field"])
         self.image_loaded = True
 
     def result(self):
         strip = ("diff", "content")
-        return dict(
+        out = dict(
             name=self.name, changed=self.changed, image_loaded=self.image_loaded,
             user=dict((k, v) for k, v in (self.user or {}).items() if k not in strip),
             unit=dict((k, v) for k, v in (self.unit or {}).items() if k not in strip),
             site=self.site.path if self.site else None, error=self.error,
-            env_file=self.env.path if self.env else None,
+            env_file=self.envs[None].path if None in self.envs else None,
         )
+        if len(self.units) > 1:
+            out["units"] = self.plan_.results() if self.plan_ else []
+        return out
 
     def diffs(self):
         out = []
@@ -201,12 +216,13 @@ class Service(object):
         for path in self.missing_dirs:
             out.append({"before_header": path, "after_header": path, "before": "",
                         "after": "directory (bind mount source), 0750, owned by %s\n" % self.name})
-        if self.env_changed:  # never the values
-            out.append({"before_header": self.env.path, "after_header": self.env.path,
-                        "before": "(secret environment)\n" if self.env.before is not None else "",
-                        "after": "(secret environment, %d variables, changed)\n" % len(self.spec["secret_environment"])})
-        if self.unit:
-            out.extend(self.unit.get("diff") or [])
+        for env in self.envs.values():
+            if env.changed:  # never the values
+                out.append({"before_header": env.path, "after_header": env.path,
+                            "before": "(secret environment)\n" if env.before is not None else "",
+                            "after": "(secret environment, %d variables, changed)\n" % env.variables})
+        if self.plan_:
+            out.extend(self.plan_.diffs())
         if self.site and self.site.changed:
             out.extend(self.site.diff())
         return out
@@ -223,10 +239,16 @@ def converge(host, params, diff=False):
     services = []
     for index, spec in enumerate(specs):
         field = "services[%d]" % index
+        if service_spec.shape_errors(spec):
+            continue  # named by conflicts() above
         try:
             services.append(Service(host, params, index, spec))
         except (ValueError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
+    if not errors:
+        checked = host.checked()
+        for svc in services:
+            errors.extend(svc.check_on_host(checked))
     if not errors:
         for svc in services:
             try:

@@ -28,24 +28,26 @@ import re
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.service_data import DATA_OPTIONS
 
+HEALTH_OPTIONS = dict(
+    cmd=dict(type="str", required=True),
+    interval=dict(type="str", default="30s"),
+    timeout=dict(type="str", default="5s"),
+    retries=dict(type="int", default=3),
+    start_period=dict(type="str", default="0s"),
+)
+
 # Option spec of one service (the same keys as the service role's service_specs).
 SPEC_OPTIONS = dict(
     name=dict(type="str", required=True),
     uid=dict(type="int", required=True),
-    image=dict(type="str", required=True),
+    image=dict(type="str"),     # required without containers (checked by pod_errors)
     image_archive=dict(type="path"),
     exec=dict(type="str"),
     publish_ports=dict(type="list", elements="str", default=[]),
     volumes=dict(type="list", elements="str", default=[]),
     environment=dict(type="dict", default={}),
     secret_environment=dict(type="dict", default={}, no_log=True),
-    health=dict(type="dict", options=dict(
-        cmd=dict(type="str", required=True),
-        interval=dict(type="str", default="30s"),
-        timeout=dict(type="str", default="5s"),
-        retries=dict(type="int", default=3),
-        start_period=dict(type="str", default="0s"),
-    )),
+    health=dict(type="dict", options=HEALTH_OPTIONS),
     domain=dict(type="str"),
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
@@ -58,6 +60,7 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PORT_RE = re.compile(r"^[1-9][0-9]{0,4}$")      # no 0, no leading zeros (08080 is not 8080 to every reader)
 PROTOCOLS = ("tcp", "udp", "sctp")
 WILDCARD = ("0.0.0.0", "::", "")
+FQ_IMAGE_RE = re.compile(r"^[^/]*[.:][^/]*/|^localhost/")   # a registry-qualified reference (AutoUpdate=registry)
 
 # Image updates (issue 4): see update_section() below and module_utils/update_window.py.
 from ansible_collections.selfhost.pi.plugins.module_utils import update_window  # noqa: E402 pylint: disable=wrong-import-position
@@ -172,6 +175,7 @@ def conflicts(specs, reserved=None, var="service_specs"):
         where = "%s[%d]" % (var, index)
         label = "%s (%s)" % (where, spec.get("name", "?"))
         errors.extend(update_errors(spec, where + "."))
+        errors.extend(shape_errors(spec, where + "."))
         for key, normal in keys.items():
             value = spec.get(key)
             if value in (None, ""):
@@ -293,9 +297,222 @@ def update_errors(spec, where=""):
     policy = spec.get("auto_update")
     if policy not in (None, "registry", "local"):
         errors.append("%sauto_update: %r is not registry or local" % (where, policy))
-    if not policy and (spec.get("update_window") or spec.get("update_webhook_secret")):
-        errors.append("%supdate_window, update_webhook_secret: need auto_update" % where)
-    if policy == "registry" and not re.match(r"^[^/]*[.:][^/]*/|^localhost/", str(spec.get("image", ""))):
+    if not update_policies(spec) and (spec.get("update_window") or spec.get("update_webhook_secret")):
+        errors.append("%supdate_window, update_webhook_secret: need auto_update%s"
+                      % (where, " on a container" if is_pod(spec) else ""))
+    if policy == "registry" and not FQ_IMAGE_RE.match(str(spec.get("image", ""))):
         errors.append("%simage: AutoUpdate=registry needs a fully qualified reference (registry/name:tag), got %r"
                       % (where, spec.get("image")))
     return errors
+
+
+# -- Pods and jobs (issue 9) ----------------------------------------------------
+#
+# A spec with ``containers`` is a pod: NAME.pod (Quadlet [Pod], its service is
+# NAME.service through ServiceName=) holds the published ports and the shared
+# volumes; each member is NAME-MEMBER.container with Pod=NAME.pod. A spec's
+# ``jobs`` are NAME-job-JOB.container units (Type=oneshot) started by the user
+# timer NAME-job-JOB.timer. What the units contain is module_utils/service_units.py;
+# here are the options and the checks that need no host (the schedules and time
+# spans are checked with systemd-analyze on the host, in the services module's plan).
+
+MEMBER_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    image=dict(type="str", required=True),
+    image_archive=dict(type="path"),
+    exec=dict(type="str"),
+    environment=dict(type="dict", default={}),
+    secret_environment=dict(type="dict", default={}, no_log=True),
+    volumes=dict(type="list", elements="str", default=[]),
+    health=dict(type="dict", options=HEALTH_OPTIONS),
+    auto_update=dict(type="str", choices=["registry", "local"]),
+    requires=dict(type="list", elements="str", default=[]),
+    # Accepted so that the refusal names the field and says where the port goes (the pod).
+    publish_ports=dict(type="list", elements="str", default=[]),
+    container_options=dict(type="dict", default={}),
+    service_options=dict(type="dict", default={}),
+)
+
+JOB_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    schedule=dict(type="str", required=True),
+    exec=dict(type="str", required=True),
+    image=dict(type="str"),
+    volumes=dict(type="list", elements="str"),
+    environment=dict(type="dict", default={}),
+    timeout=dict(type="str"),
+    randomized_delay=dict(type="str"),
+    persistent=dict(type="bool", default=False),
+)
+
+SPEC_OPTIONS.update(
+    containers=dict(type="list", elements="dict", options=MEMBER_OPTIONS),
+    pod_options=dict(type="dict", default={}),
+    jobs=dict(type="list", elements="dict", default=[], options=JOB_OPTIONS),
+)
+
+# Unit, container and job names: one word for systemd and podman (no '@': that makes a template instance).
+PART_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# podman names the pod's infra container NAME-infra (Quadlet's --infra-name).
+RESERVED_MEMBER_NAMES = ("infra",)
+# Keys of a single-container spec that belong to each member in a pod.
+MEMBER_ONLY_KEYS = ("image", "image_archive", "exec", "health", "container_options", "auto_update")
+JOB_PREFIX = "job-"
+
+
+def is_pod(spec):
+    return spec.get("containers") is not None
+
+
+def member_unit(spec, member):
+    """Base name of a member's unit and container: NAME-MEMBER."""
+    return "%s-%s" % (spec["name"], member)
+
+
+def job_unit(spec, job):
+    """Base name of a job's units (.container, .timer) and container: NAME-job-JOB."""
+    return "%s-%s%s" % (spec["name"], JOB_PREFIX, job)
+
+
+def _set(value):
+    return value not in (None, "", [], {})
+
+
+def pod_errors(spec, where=""):
+    """Messages naming the field for ``containers`` (and the single-container keys it excludes)."""
+    errors = []
+    members = spec.get("containers")
+    if members is None:
+        if not spec.get("image"):
+            errors.append("%simage: required (or containers, for a pod)" % where)
+        if _set(spec.get("pod_options")):
+            errors.append("%spod_options: only for a pod (containers)" % where)
+        return errors
+    if not isinstance(members, list) or not members:
+        return ["%scontainers: a pod needs at least one container" % where]
+    for key in MEMBER_ONLY_KEYS:
+        if _set(spec.get(key)):
+            errors.append("%s%s: in a pod this belongs to each containers[] entry, not to the service" % (where, key))
+    names = {}
+    for index, member in enumerate(members):
+        field = "%scontainers[%d]" % (where, index)
+        if not isinstance(member, dict):
+            errors.append("%s: expected a dictionary" % field)
+            continue
+        name = str(member.get("name") or "")
+        if not PART_NAME_RE.match(name):
+            errors.append("%s.name: %r is not a container name (%s)" % (field, name, PART_NAME_RE.pattern))
+        elif name in RESERVED_MEMBER_NAMES:
+            errors.append("%s.name: %r is taken by the pod's infra container (%s-%s)"
+                          % (field, name, spec.get("name"), name))
+        elif name in names:
+            errors.append("%s.name: %s is already used by %scontainers[%d]" % (field, name, where, names[name]))
+        else:
+            names[name] = index
+        if not member.get("image"):
+            errors.append("%s.image: required" % field)
+        if member.get("publish_ports"):
+            errors.append("%s.publish_ports: the members of a pod publish no ports of their own; the pod publishes "
+                          "them for all of them: move %s to %spublish_ports (Quadlet PublishPort= of %s.pod)"
+                          % (field, ", ".join(str(p) for p in member["publish_ports"]), where, spec.get("name")))
+        policy = member.get("auto_update")
+        if policy not in (None, "registry", "local"):
+            errors.append("%s.auto_update: %r is not registry or local" % (field, policy))
+        if policy == "registry" and not FQ_IMAGE_RE.match(str(member.get("image", ""))):
+            errors.append("%s.image: AutoUpdate=registry needs a fully qualified reference (registry/name:tag), got %r"
+                          % (field, member.get("image")))
+    for index, member in enumerate(members):
+        if not isinstance(member, dict):
+            continue
+        for rindex, required in enumerate(member.get("requires") or []):
+            field = "%scontainers[%d].requires[%d]" % (where, index, rindex)
+            if required == member.get("name"):
+                errors.append("%s: a container cannot wait for itself" % field)
+            elif required not in names:
+                errors.append("%s: %r is not a container of this pod (%s)" % (field, required, ", ".join(names)))
+    cycle = _requires_cycle(members)
+    if cycle:
+        errors.append("%scontainers: the requires form a cycle (%s); systemd would refuse the start order"
+                      % (where, " -> ".join(cycle)))
+    return errors
+
+
+def shape_errors(spec, where=""):
+    """pod_errors() of a pod (a spec with neither image nor containers is refused by the argument specs) and
+    job_errors()."""
+    return (pod_errors(spec, where) if is_pod(spec) else []) + job_errors(spec, where)
+
+
+def _requires_cycle(members):
+    """One cycle of ``requires`` as a list of names, or None."""
+    graph = dict((m.get("name"), list(m.get("requires") or [])) for m in members if isinstance(m, dict))
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in graph.get(node, []):
+            if nxt not in graph:
+                continue
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+            if nxt not in state:
+                found = visit(nxt, path + [nxt])
+                if found:
+                    return found
+        state[node] = "done"
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def job_errors(spec, where=""):
+    """Messages naming the field for ``jobs``: names (unique, and no unit clashing with a member's), the keys
+    that need no host. ``schedule``, ``timeout`` and ``randomized_delay`` are parsed on the host
+    (systemd-analyze), see service_units.host_checks()."""
+    errors = []
+    jobs = spec.get("jobs") or []
+    if not isinstance(jobs, list):
+        return ["%sjobs: expected a list" % where]
+    taken = {}
+    for index, member in enumerate(spec.get("containers") or []):
+        if isinstance(member, dict) and member.get("name"):
+            taken[member_unit(spec, member["name"])] = "%scontainers[%d]" % (where, index)
+    for index, job in enumerate(jobs):
+        field = "%sjobs[%d]" % (where, index)
+        if not isinstance(job, dict):
+            errors.append("%s: expected a dictionary" % field)
+            continue
+        name = str(job.get("name") or "")
+        if not PART_NAME_RE.match(name):
+            errors.append("%s.name: %r is not a job name (%s)" % (field, name, PART_NAME_RE.pattern))
+        else:
+            unit = job_unit(spec, name)
+            if unit in taken:
+                errors.append("%s.name: %s clashes with %s (both would be the unit %s)"
+                              % (field, name, taken[unit], unit))
+            else:
+                taken[unit] = "%s (%s)" % (field, name)
+        for key in ("schedule", "exec"):
+            if not str(job.get(key) or "").strip():
+                errors.append("%s.%s: required" % (field, key))
+        if not job.get("image") and is_pod(spec) and not (spec.get("containers") or [{}])[0].get("image"):
+            errors.append("%s.image: required (the pod's first container has no image)" % field)
+    return errors
+
+
+def update_policies(spec):
+    """The auto_update policies of a spec: its own, or those of its pod's members."""
+    if is_pod(spec):
+        return [m.get("auto_update") for m in spec.get("containers") or [] if isinstance(m, dict)
+                and m.get("auto_update")]
+    return [spec["auto_update"]] if spec.get("auto_update") else []
+
+
+def updates_wanted(spec):
+    """True when podman auto-update may replace an image of this service (the update runner is installed)."""
+    return bool(update_policies(spec))

@@ -114,6 +114,22 @@ class Systemctl(object):
         self.need_daemon_reload = props.get("NeedDaemonReload") == "yes"
         return props.get("ActiveState", "unknown"), props.get("SubState", "unknown")
 
+    def states(self, units):
+        """{unit: (ActiveState, SubState, NeedDaemonReload)} of several units, from one ``systemctl show`` call.
+
+        systemctl prints one block per unit, in the order asked, separated by an empty line.
+        """
+        if not units:
+            return {}
+        dummy, out, dummy = self.run("show", "--property=Id,ActiveState,SubState,NeedDaemonReload", *units)
+        blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+                  for block in out.strip().split("\n\n")]
+        if len(blocks) != len(units):
+            raise CommandError("systemctl show of %d units printed %d blocks" % (len(units), len(blocks)),
+                               cmd=self.command("show", *units), stdout=out)
+        return dict((unit, (props.get("ActiveState", "unknown"), props.get("SubState", "unknown"),
+                            props.get("NeedDaemonReload") == "yes")) for unit, props in zip(units, blocks))
+
     def daemon_reload(self):
         return self.run("daemon-reload")
 

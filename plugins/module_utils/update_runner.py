@@ -26,10 +26,19 @@ unlinked, nothing is opened or read). What cannot be removed is renamed aside
 into a root-only directory of the state directory, so the spool still ends
 empty and the runner never re-triggers itself.
 
+For a pod (issue 9) podman 5.4 restarts the pod's unit ``NAME.service``,
+and that restart succeeds once the pod runs, before its members are up: a
+member whose new image never turns healthy would not be rolled back. So the
+config of a pod lists its members' services (``members``), and after an
+update the runner waits up to ``health_timeout`` seconds for all of them to
+be active (and still active a few seconds later). If they are not, it does
+what podman's rollback does: tags each member's previous image again under
+its name, restarts ``NAME.service`` and fails the run.
+
 Its paths come from the service's JSON config
 (``UPDATES_CONFIG_DIR/NAME.json``, written by roles/service):
 ``user``, ``uid``, ``window``, ``interval_hours``, ``state_dir`` and
-``request_dir``.
+``request_dir``; for a pod ``members`` and optionally ``health_timeout``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,6 +50,7 @@ import errno
 import json
 import os
 import tempfile
+import time
 
 from ansible_collections.selfhost.pi.plugins.module_utils import update_window
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import UPDATES_CONFIG_DIR, USER_BUS_PATH
@@ -48,10 +58,14 @@ from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     HostStateError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.host import user_runtime_dir
 from ansible_collections.selfhost.pi.plugins.module_utils.nofollow import DIR_FLAGS, remove_at
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
 PODMAN_FORMAT = "{{.Unit}} {{.Image}} {{.Updated}}"
 FAILURE_WORDS = ("rolled back", "failed")     # podman auto-update's Updated column on a bad update
 DEFAULT_INTERVAL_HOURS = 24
+DEFAULT_HEALTH_TIMEOUT = 300     # seconds for a pod's members to be up after an update (as TimeoutStartSec=)
+SETTLE_SECONDS = 5               # ... and still up this much later (not a crash loop caught while active)
+POLL_SECONDS = 2
 _DIR_FLAGS = DIR_FLAGS | os.O_NOFOLLOW
 
 
@@ -85,6 +99,14 @@ def load_config(path):
         config["interval_hours"] = float(config.get("interval_hours", DEFAULT_INTERVAL_HOURS))
     except (TypeError, ValueError):
         raise ValidationError("uid and interval_hours must be numbers", field=path)
+    members = config.get("members") or []
+    if not isinstance(members, list) or not all(isinstance(m, str) and m.endswith(".service") for m in members):
+        raise ValidationError("must be a list of service unit names", field="%s: members" % path)
+    config["members"] = members
+    try:
+        config["health_timeout"] = float(config.get("health_timeout", DEFAULT_HEALTH_TIMEOUT))
+    except (TypeError, ValueError):
+        raise ValidationError("must be a number of seconds", field="%s: health_timeout" % path)
     errors = update_window.validate(config.get("window"), field="%s: window" % path)
     if errors:
         raise ValidationError("; ".join(errors))
@@ -179,6 +201,8 @@ def run(host, name, config, log, now=None):
 
     uid = config["uid"]
     env = {"XDG_RUNTIME_DIR": user_runtime_dir(uid), "DBUS_SESSION_BUS_ADDRESS": "unix:path=" + USER_BUS_PATH % uid}
+    members = config.get("members") or []
+    previous = pod_images(host, name, config, env) if members else {}
     log("%s: running podman auto-update as %s" % (name, config["user"]))
     rc, out, err = host.run_as(config["user"], ["podman", "auto-update", "--format", PODMAN_FORMAT],
                                cwd="/", env=env, check=False, what="podman auto-update")
@@ -189,9 +213,71 @@ def run(host, name, config, log, now=None):
     if os.path.exists(pending):
         os.unlink(pending)
     bad = rc != 0 or any(word in (out or "") + (err or "") for word in FAILURE_WORDS)
+    if not bad and members and updated(out):
+        bad = not gate_pod(host, name, config, env, previous, log)
+        if bad:
+            log("%s: update FAILED: a member of the pod did not come up with its new image; rolled back" % name)
+            return 1
     log("%s: update %s" % (name, "FAILED (see podman's lines above; a failing image was rolled back)" if bad
                            else "done"))
     return 1 if bad else 0
+
+
+def updated(out):
+    """True when podman auto-update's table says a unit was restarted with a new image (Updated ``true``)."""
+    return any(line.split()[-1:] == ["true"] for line in (out or "").splitlines())
+
+
+def pod_images(host, name, config, env):
+    """{container: (image ID, image name)} of the pod's running containers, before an update."""
+    rc, out, err = host.run_as(config["user"], ["podman", "ps", "--no-trunc", "--filter", "pod=%s" % name,
+                                                "--format", "{{.Names}} {{.ImageID}} {{.Image}}"],
+                               cwd="/", env=env, check=False, what="podman ps")
+    images = {}
+    for line in (out or "").splitlines() if rc == 0 else []:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] != "%s-infra" % name:
+            images[parts[0]] = (parts[1], parts[2])
+    return images
+
+
+def members_up(systemctl, members, timeout, log, name, sleep=None):
+    """True once every member's service is active, and still is SETTLE_SECONDS later, within ``timeout``."""
+    sleep = sleep or time.sleep
+    deadline = time.time() + timeout
+    while True:
+        states = systemctl.states(members)
+        down = [unit for unit in members if states[unit][0] != "active"]
+        if not down:
+            sleep(SETTLE_SECONDS)
+            states = systemctl.states(members)
+            down = [unit for unit in members if states[unit][0] != "active"]
+            if not down:
+                return True
+        if time.time() >= deadline:
+            log("%s: not active after %d s: %s" % (name, timeout, ", ".join(
+                "%s (%s)" % (unit, "/".join(states[unit][:2])) for unit in down)))
+            return False
+        sleep(POLL_SECONDS)
+
+
+def gate_pod(host, name, config, env, previous, log, sleep=None):
+    """After podman restarted the pod: wait for its members; if they do not come up, tag each member's
+    previous image again and restart the pod (what podman's own rollback does for one container).
+    Return True when the members came up with the new images."""
+    systemctl = Systemctl(host, config["user"], config["uid"])
+    if members_up(systemctl, config["members"], config["health_timeout"], log, name, sleep):
+        return True
+    for container, (image_id, image) in sorted(previous.items()):
+        log("%s: rolling back %s: tagging %s as %s again" % (name, container, image_id[:12], image))
+        host.run_as(config["user"], ["podman", "tag", image_id, image], cwd="/", env=env, check=True,
+                    what="podman tag %s %s" % (image_id[:12], image))
+    rc, out, err = systemctl.restart("%s.service" % name, check=False)
+    if rc != 0:
+        log("%s: restarting %s.service with the previous images failed: %s" % (name, name, (err or out).strip()))
+    elif members_up(systemctl, config["members"], config["health_timeout"], log, name, sleep):
+        log("%s: the previous images are running again" % name)
+    return False
 
 
 def main(host, name, log, config_dir=None):

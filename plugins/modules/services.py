@@ -27,6 +27,11 @@ description:
     for example C(services[1].uid)."
   - After that, each service is converged on its own; if one fails (for example its container does not start), the
     others are still converged and the module fails at the end, naming the services that failed.
+  - A service is one container, or a pod of several (O(services[].containers)), plus its scheduled
+    O(services[].jobs). All units of one service are validated together in one Quadlet dry run, written, and loaded
+    with one C(daemon-reload) of its user's manager. Units the service no longer declares (a job or a member taken out
+    of its spec, C(NAME.container) when it became a pod, or the pod's units when it became one container) are stopped
+    and removed - only files named like the service's units that carry this collection's header.
   - Removing services that left the list is not done yet; use M(selfhost.pi.quadlet), M(selfhost.pi.nginx_site) and
     M(selfhost.pi.service_user) with C(state=absent).
 options:
@@ -49,9 +54,10 @@ options:
         type: int
         required: true
       image:
-        description: Image reference, Quadlet C(Image=) (podman-systemd.unit(5)).
+        description:
+          - Image reference, Quadlet C(Image=) (podman-systemd.unit(5)). Required unless the service is a pod
+            (O(services[].containers)); the two exclude each other.
         type: str
-        required: true
       image_archive:
         description:
           - Path on the host of an image archive (C(podman save) format) holding O(services[].image), for hosts that
@@ -158,6 +164,168 @@ options:
         description: More C([Service]) keys (systemd.service(5)), merged over O(default_service_options).
         type: dict
         default: {}
+      containers:
+        description:
+          - A pod instead of one container. The service becomes the Quadlet unit C(~NAME/.config/containers/systemd/NAME.pod)
+            with C(PodName=NAME) and C(ServiceName=NAME) (so its service is C(NAME.service), as for one container),
+            O(services[].publish_ports) as its C(PublishPort=), O(services[].volumes) as its C(Volume=) (shared by every
+            container of the pod), C(PodmanArgs=--exit-policy=continue) (with Quadlet's C(stop), a member restarted
+            while it is the only one running would stop the pod) and O(services[].pod_options); and one
+            C(NAME-MEMBER.container) per entry, with C(Pod=NAME.pod), C(ContainerName=NAME-MEMBER) and no port of its
+            own. The members share one network namespace (they reach each other on 127.0.0.1).
+          - Quadlet binds each member's service C(NAME-MEMBER.service) to the pod's (C(BindsTo=), C(After=)) and the
+            pod's service wants them. C(NAME.service) is active once the pod runs; this module starts each member
+            after it and reports each one's state (RV(services[].units)).
+          - O(services[].environment) and O(services[].secret_environment) are given to every member, under its own.
+            O(services[].image), O(services[].image_archive), O(services[].exec), O(services[].health),
+            O(services[].container_options) and O(services[].auto_update) belong to each member instead, and are
+            refused at the service level.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: Member name, unique in the pod and not C(infra) (podman's C(NAME-infra) container).
+            type: str
+            required: true
+          image:
+            description: Image reference. Quadlet C(Image=).
+            type: str
+            required: true
+          image_archive:
+            description: Image archive on the host holding O(services[].containers[].image), loaded as for one
+              container (label C(selfhost.pi.image-archive) on this member).
+            type: path
+          exec:
+            description: Command and arguments. Quadlet C(Exec=).
+            type: str
+          environment:
+            description: Environment variables, over the service's. Quadlet C(Environment=).
+            type: dict
+            default: {}
+          secret_environment:
+            description: Secret variables, written to C(~NAME/.config/selfhost-pi/NAME-MEMBER.env) (0600) and passed
+              with Quadlet C(EnvironmentFile=) after the service's file. A change restarts this member.
+            type: dict
+            default: {}
+          volumes:
+            description: This member's own volumes and bind mounts. Quadlet C(Volume=).
+            type: list
+            elements: str
+            default: []
+          health:
+            description:
+              - Health check, as O(services[].health) (Quadlet C(HealthCmd=) and its companions). A member that another
+                one requires also gets C(Notify=healthy), so its service is active only once it is healthy and the
+                other starts after that.
+            type: dict
+            suboptions:
+              cmd:
+                description: Command run in the container. Quadlet C(HealthCmd=).
+                type: str
+                required: true
+              interval:
+                description: Time between checks. Quadlet C(HealthInterval=).
+                type: str
+                default: 30s
+              timeout:
+                description: Time one check may take. Quadlet C(HealthTimeout=).
+                type: str
+                default: 5s
+              retries:
+                description: Failures before unhealthy. Quadlet C(HealthRetries=).
+                type: int
+                default: 3
+              start_period:
+                description: Grace period after the start. Quadlet C(HealthStartPeriod=).
+                type: str
+                default: 0s
+          auto_update:
+            description:
+              - Quadlet C(AutoUpdate=) of this member (as O(services[].auto_update)). podman 5.4 restarts the pod's
+                unit C(NAME.service) for a new image of any member, which restarts every member. podman rolls back
+                only when that restart fails, and the pod's service is active once the pod runs; the
+                C(selfhost.pi.service) role's update runner then waits for every member and puts the previous images
+                back when one does not come up (README, "Pods and jobs").
+            type: str
+            choices: [registry, local]
+          requires:
+            description: Members this one waits for; C(After=) and C(Requires=) on their C(NAME-OTHER.service). No
+              cycles.
+            type: list
+            elements: str
+            default: []
+          publish_ports:
+            description: Refused, naming the field - the pod publishes the ports of all its members
+              (O(services[].publish_ports)).
+            type: list
+            elements: str
+            default: []
+          container_options:
+            description: More C([Container]) keys of this member, by their Quadlet names.
+            type: dict
+            default: {}
+          service_options:
+            description: More C([Service]) keys of this member, over O(services[].service_options).
+            type: dict
+            default: {}
+      pod_options:
+        description: More C([Pod]) keys of a pod, by their Quadlet names (only podman 5.4's .pod keys exist on Debian 13).
+        type: dict
+        default: {}
+      jobs:
+        description:
+          - Scheduled jobs. Each is the rootless Quadlet unit C(NAME-job-JOB.container) with C([Service] Type=oneshot)
+            (never C(RemainAfterExit=), so the next elapse starts it again) and the plain user unit
+            C(~NAME/.config/systemd/user/NAME-job-JOB.timer), enabled by its link in C(timers.target.wants) and
+            started. The timer starts the job; this module never does.
+          - A run never overlaps the previous one (systemd does not start a oneshot service again while it runs). A
+            failed run leaves C(NAME-job-JOB.service) failed (C(systemctl --user -M NAME@ --failed), its output in the
+            journal) and the next elapse runs it again; the service itself is not touched.
+          - The job runs the service's image (for a pod, its first member's), with the service's O(services[].volumes),
+            O(services[].environment) and secret environment file. A job of a pod joins the pod (C(Pod=NAME.pod),
+            C(StartWithPod=false)), so it reaches the members on 127.0.0.1 and sees the pod's volumes.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: Job name, unique in the service; its units must not clash with a member's (C(job-X)).
+            type: str
+            required: true
+          schedule:
+            description: When it runs, C([Timer] OnCalendar=) (systemd.time(7), for example C(daily) or
+              C(Mon..Fri *-*-* 03:00)); parsed with C(systemd-analyze calendar) on the host before anything changes.
+              The timer has C(AccuracySec=1s).
+            type: str
+            required: true
+          exec:
+            description: Command and arguments. Quadlet C(Exec=).
+            type: str
+            required: true
+          image:
+            description: Image reference (Quadlet C(Image=)); default the service's, or the pod's first member's.
+            type: str
+          volumes:
+            description: Volumes (Quadlet C(Volume=)); default the service's (a pod's job has the pod's already).
+            type: list
+            elements: str
+          environment:
+            description: Environment variables, over the service's (Quadlet C(Environment=)).
+            type: dict
+            default: {}
+          timeout:
+            description:
+              - Longest run, a systemd time span (C(30min)); C([Service] TimeoutStartSec=). A oneshot service runs in its
+                start phase, where C(RuntimeMaxSec=) does not apply. A run past it is stopped (SIGTERM, then SIGKILL
+                after C(TimeoutStopSec=15)) and failed. Parsed with C(systemd-analyze timespan) before any change.
+            type: str
+          randomized_delay:
+            description: Random delay before each run, a systemd time span. C([Timer] RandomizedDelaySec=).
+            type: str
+          persistent:
+            description: Run at boot when a run was missed while the host was off. C([Timer] Persistent=).
+            type: bool
+            default: false
       data:
         description:
           - The service's data, saved by the C(selfhost.pi.backup) role with restic and brought back by
@@ -247,6 +415,33 @@ EXAMPLES = r"""
         image_archive: /var/lib/selfhost-pi/images/hello.tar
         publish_ports: ["127.0.0.1:8081:8080"]
         domain: hello.example.org
+
+- name: A pod (an app and its database) with a nightly job
+  selfhost.pi.services:
+    services:
+      - name: miniflux
+        uid: 2103
+        publish_ports: ["127.0.0.1:8082:8080"]   # the pod's
+        secret_environment:                     # every member and the job (a 0600 file)
+          POSTGRES_PASSWORD: "{{ vault_miniflux_db }}"
+          PGPASSWORD: "{{ vault_miniflux_db }}"
+        containers:
+          - name: db
+            image: docker.io/library/postgres:17
+            volumes: ["miniflux-db:/var/lib/postgresql/data"]
+            health: {cmd: "pg_isready -h 127.0.0.1 -U postgres"}
+          - name: app
+            image: docker.io/miniflux/miniflux:2.2
+            requires: [db]                      # starts once db is healthy
+            secret_environment:
+              DATABASE_URL: "postgres://postgres:{{ vault_miniflux_db }}@127.0.0.1/postgres?sslmode=disable"
+        jobs:
+          - name: vacuum
+            schedule: "*-*-* 04:00:00"
+            image: docker.io/library/postgres:17
+            exec: vacuumdb -h 127.0.0.1 -U postgres --all --analyze
+            timeout: 30min
+        domain: news.example.org
 """
 
 RETURN = r"""
@@ -266,8 +461,14 @@ services:
       description: The M(selfhost.pi.service_user) result (uid, gid, home, runtime_dir, subid_start, ...).
       type: dict
     unit:
-      description: The M(selfhost.pi.quadlet) result (path, service, active_state, ...).
+      description: The service's main unit (C(NAME.container), or C(NAME.pod)) - path, service, active_state, changed.
       type: dict
+    units:
+      description: Every unit of a pod or of a service with jobs, in the order converged (the main unit, the members,
+        each job's C(.container) and C(.timer)) - fname, path, service, active_state, changed.
+      type: list
+      elements: dict
+      returned: when the service has more than one unit
     image_loaded:
       description: Whether the image archive was loaded into the user's image store.
       type: bool
@@ -306,7 +507,8 @@ from ansible_collections.selfhost.pi.plugins.module_utils.service_set import con
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS),
+            services=dict(type="list", elements="dict", required=True, options=service_spec.SPEC_OPTIONS,
+                          required_one_of=[["image", "containers"]], mutually_exclusive=[["image", "containers"]]),
             default_service_options=dict(type="dict", default={"Restart": "always", "TimeoutStartSec": 300}),
             nginx_listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
             manager_timeout=dict(type="int", default=30),

@@ -4,7 +4,11 @@
 # from the Debian 13 test-host image, plus busybox (sh, wget) and one app.
 #
 # Usage: tests/images/build-python.sh NAME:TAG APPDIR OUTDIR
-# Runs APPDIR/<name>.py (name from NAME). Writes OUTDIR/<name>.tar (`podman
+# Runs APPDIR/<name>.py (name from NAME), or `python3 -m <name>` when there is
+# no such file. With APPDIR/requirements.txt, those packages (wheels only,
+# for the image's Python 3.13 and this machine's architecture) are installed
+# from PyPI with this machine's pip (the venv's) into the image's
+# /usr/local/lib/python3.13/dist-packages. Writes OUTDIR/<name>.tar (`podman
 # save` archive, for image_archive).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,12 +38,24 @@ ln -s usr/lib "$root/lib"; ln -s usr/lib64 "$root/lib64"
 ln -s python3.13 "$root/usr/bin/python3"
 cp /bin/busybox "$root/bin/busybox"
 for applet in sh wget cat ls sleep; do ln -s busybox "$root/bin/$applet"; done
-cp "$app"/*.py "$root/app/"
+cp "$app"/*.py "$root/app/" 2>/dev/null || true
+for data in "$app"/*.csv; do [ -e "$data" ] && cp "$data" "$root/app/"; done
+if [ -f "$app/requirements.txt" ]; then
+  pip=${PIP:-$(command -v pip || true)}
+  [ -n "$pip" ] || { echo "build-python.sh: pip is needed for $app/requirements.txt" >&2; exit 1; }
+  "$pip" install -q --disable-pip-version-check --no-compile --target "$root/usr/local/lib/python3.13/dist-packages" \
+    --python-version 3.13 --implementation cp --abi cp313 --only-binary=:all: \
+    --platform "manylinux_2_17_$(uname -m)" --platform "manylinux2014_$(uname -m)" \
+    -r "$app/requirements.txt"
+  rm -rf "$root/usr/local/lib/python3.13/dist-packages/bin"
+fi
+cmd="[\"/usr/bin/python3\",\"/app/$base.py\"]"
+[ -f "$app/$base.py" ] || cmd="[\"/usr/bin/python3\",\"-m\",\"$base\"]"
 echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
 echo 'root:x:0:' > "$root/etc/group"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$root" -cf "$work/rootfs.tar" .
 podman rmi -f "$ref" >/dev/null 2>&1 || true
-podman import -q --change "CMD [\"/usr/bin/python3\",\"/app/$base.py\"]" \
+podman import -q --change "CMD $cmd" \
   --change 'ENV PATH=/usr/bin:/bin' "$work/rootfs.tar" "$ref" >/dev/null
 rm -f "$out/$base.tar"
 podman save -q --format docker-archive -o "$out/$base.tar" "$ref" >/dev/null

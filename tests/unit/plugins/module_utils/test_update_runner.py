@@ -296,3 +296,81 @@ def test_the_program_is_a_thin_main(tmp_path, paths, monkeypatch, capsys, as_roo
     assert capsys.readouterr().err.strip().endswith("NAME: must be a service name, not '../app'")
     assert program.main(["selfhost-update", "missing"]) == 1
     assert "cannot read the update settings" in capsys.readouterr().err
+
+
+# -- a pod (issue 9): podman restarts NAME.service, the runner waits for the members ----
+class PodHost(FakeHost):
+    """podman and systemctl of a pod whose members come up (or not) after the update."""
+
+    def __init__(self, healthy_after_update=True, answer=(0, "app.service localhost/board:1 true\n", "")):
+        super().__init__(answer)
+        self.healthy = healthy_after_update
+        self.restarted = False
+
+    def _run(self, argv, data=None, cwd=None, env=None):
+        self.calls.append({"argv": argv, "cwd": cwd, "env": env})
+        args = [a for a in argv if a not in ("--user", "-M") and not a.endswith("@")]
+        if "podman" in argv and "ps" in argv:
+            return 0, ("app-infra 1111 localhost/podman-pause:5.4\napp-db 2222 localhost/valkey:1\n"
+                       "app-web 3333 localhost/board:1\n"), ""
+        if "podman" in argv and "tag" in argv:
+            return 0, "", ""
+        if args[0].endswith("systemctl") and args[1] == "show":
+            units = [a for a in args[2:] if not a.startswith("--")]
+            state = "active" if self.healthy or self.restarted else "activating"
+            return 0, "\n\n".join("Id=%s\nActiveState=%s\nSubState=x\nNeedDaemonReload=no" % (u, state)
+                                  for u in units), ""
+        if args[0].endswith("systemctl") and args[1] == "restart":
+            self.restarted = True
+            return 0, "", ""
+        return self.answer
+
+
+POD = dict(members=["app-db.service", "app-web.service"], health_timeout=0)
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(update_runner.time, "sleep", lambda seconds: None)
+
+
+def commands(fake):
+    return [" ".join(c["argv"][c["argv"].index("--") + 1:] if "--" in c["argv"] else c["argv"]) for c in fake.calls]
+
+
+def test_a_pod_whose_members_come_up_is_done(paths, as_root, no_sleep):
+    fake = PodHost(healthy_after_update=True)
+    (paths[0] / "1").write_text("")
+    rc, lines = run(paths, fake, **POD)
+    assert rc == 0 and lines[-1] == "app: update done"
+    assert not any("tag" in c for c in commands(fake))
+
+
+def test_a_pod_member_that_does_not_come_up_is_rolled_back(paths, as_root, no_sleep):
+    fake = PodHost(healthy_after_update=False)
+    (paths[0] / "1").write_text("")
+    rc, lines = run(paths, fake, **POD)
+    assert rc == 1
+    done = commands(fake)
+    assert "env DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/2701/bus XDG_RUNTIME_DIR=/run/user/2701 podman tag " \
+           "2222 localhost/valkey:1" in done
+    assert any(c.endswith("podman tag 3333 localhost/board:1") for c in done)
+    assert not any("1111" in c for c in done)                      # the infra container is podman's own
+    assert any(c.endswith("restart app.service") for c in done)
+    assert "app: not active after 0 s: app-db.service (activating/x), app-web.service (activating/x)" in lines
+    assert "app: the previous images are running again" in lines
+    assert lines[-1].startswith("app: update FAILED: a member of the pod did not come up")
+
+
+def test_a_pod_without_a_new_image_is_not_waited_for(paths, as_root, no_sleep):
+    fake = PodHost(healthy_after_update=False, answer=(0, "app.service localhost/board:1 false\n", ""))
+    (paths[0] / "1").write_text("")
+    rc, lines = run(paths, fake, **POD)
+    assert rc == 0
+    assert not any("systemctl" in c for c in commands(fake))
+
+
+def test_members_must_be_service_names(tmp_path, paths):
+    with pytest.raises(ValidationError) as info:
+        update_runner.load_config(write_config(tmp_path, paths, members=["app-db"]))
+    assert "members: must be a list of service unit names" in str(info.value)

@@ -20,7 +20,7 @@ def spec(name, uid, port, **extra):
 
 
 class Recorder:
-    """Stands in for ServiceUser, quadlet.converge and nginx.apply_sites."""
+    """Stands in for ServiceUser, unit_set.converge and nginx.apply_sites."""
 
     def __init__(self, monkeypatch, tmp_path):
         self.calls = []
@@ -28,6 +28,7 @@ class Recorder:
         self.unit_changed = {}   # name -> bool (plan)
         self.fail_unit = set()
         self.site_changed = True
+        self.units = {}          # user -> the units handed to unit_set.converge
         rec = self
 
         class FakeUser:
@@ -39,12 +40,26 @@ class Recorder:
                 return {"changed": rec.user_changed.get(self.spec["name"], False), "uid": self.spec["uid"],
                         "diff": {"before": "", "after": "user\n"}}
 
-        def fake_quadlet(host, params):  # quadlet.converge raises, as every module_utils does
-            rec.calls.append(("unit", params["name"], host.check_mode))
-            if not host.check_mode and params["name"] in rec.fail_unit:
-                raise CommandError("systemctl start %s.service failed" % params["name"])
-            return {"changed": rec.unit_changed.get(params["name"], False), "path": "/x/%s" % params["name"],
-                    "service": params["name"] + ".service", "diff": []}
+        class FakePlan:  # unit_set.converge raises, as every module_utils does
+            def __init__(self, host, user, units, restart):
+                self.user, self.units, self.restart = user, units, restart
+                self.changed = rec.unit_changed.get(user, False)
+                for unit in units:
+                    unit.setdefault("path", "/x/%s" % unit["fname"])
+
+            def results(self):
+                return [dict(fname=u["fname"], path=u["path"], service=u["service"], changed=self.changed)
+                        for u in self.units]
+
+            def diffs(self):
+                return []
+
+        def fake_converge(host, user, home, units, manager_timeout=30, wait=True, restart=()):
+            rec.calls.append(("unit", user, host.check_mode))
+            rec.units[user] = units
+            if not host.check_mode and user in rec.fail_unit:
+                raise CommandError("systemctl start %s.service failed" % user)
+            return FakePlan(host, user, units, restart)
 
         class FakeSite:
             def __init__(self, name, content):
@@ -59,11 +74,9 @@ class Recorder:
             return {"reloaded": True}
 
         monkeypatch.setattr(service_set, "ServiceUser", FakeUser)
-        monkeypatch.setattr(service_set.quadlet, "converge", fake_quadlet)
+        monkeypatch.setattr(service_set.unit_set, "converge", fake_converge)
         monkeypatch.setattr(service_set.nginx, "Site", FakeSite)
         monkeypatch.setattr(service_set.nginx, "apply_sites", fake_apply)
-        monkeypatch.setattr(service_set.pwd, "getpwnam", lambda name: object())
-        monkeypatch.setattr(service_set.quadlet, "unit_directory", lambda pw: str(tmp_path))
 
     def applied(self):
         return [c for c in self.calls if not c[2]]
