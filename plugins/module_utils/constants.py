@@ -43,3 +43,15 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 RESTIC_RC_NO_REPOSITORY = 10    # restic 0.17+: the repository does not exist
 RESTIC_RC_WRONG_PASSWORD = 12   # restic 0.17+: the password does not open it
 RC_TIMEOUT = 124                # timeout(1): the command did not end in time
+
+# -- HTTPS (issue 8) -----------------------------------------------------------
+TLS_MODES = ("acme", "acme-dns", "internal", "off")
+HTTPS_LISTEN = ("443 ssl", "[::]:443 ssl")      # listen values of a site's TLS server
+HSTS_MAX_AGE = 31536000                         # one year, in seconds (Strict-Transport-Security max-age)
+LETSENCRYPT_DIR = "/etc/letsencrypt"            # certbot's own layout: live/NAME/{fullchain,privkey}.pem
+ACME_WEBROOT = STATE_DIR + "/acme"              # certbot --webroot-path; nginx serves its .well-known/acme-challenge/
+ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+ACME_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
+ACME_DNS_CREDENTIALS = ETC_DIR + "/acme/rfc2136.ini"   # 0600 root: the TSIG secret for certbot-dns-rfc2136
+CA_DIR = ETC_DIR + "/ca"                        # the internal CA: ca.key (0600), ca.crt
+INTERNAL_TLS_DIR = ETC_DIR + "/tls"             # internal certificates: NAME/{fullchain,privkey}.pem
