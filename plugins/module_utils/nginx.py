@@ -77,6 +77,7 @@ def site_argument_spec():
         hsts_max_age=dict(type="int", default=HSTS_MAX_AGE),
         hsts_preload=dict(type="bool", default=False),
         acme_challenge_root=dict(type="path"),
+        ca_certificate=dict(type="path"),
         auth_basic_user_file=dict(type="path"),
         auth_basic_realm=dict(type="str", default="Restricted"),
     )
@@ -95,6 +96,7 @@ TLS_DIRECTIVES = (
     "ssl_session_tickets off;",
 )
 ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
+CA_CERTIFICATE_PATH = "/.well-known/selfhost-pi-ca.crt"   # the internal CA's root, for devices to trust
 
 
 # --------------------------------------------------------------------------
@@ -313,7 +315,7 @@ def _check_tls(params, errors):
     certificate, key = params.get("certificate"), params.get("certificate_key")
     if bool(certificate) != bool(key):
         errors.append("certificate, certificate_key: set both or neither")
-    for field in ("certificate", "certificate_key", "acme_challenge_root", "auth_basic_user_file"):
+    for field in ("certificate", "certificate_key", "acme_challenge_root", "ca_certificate", "auth_basic_user_file"):
         value = params.get(field)
         if value is None:
             continue
@@ -393,15 +395,18 @@ def without_missing_certificate(params, exists=os.path.exists):
 
 
 def _challenge_location(params):
+    """The ACME challenge location and the CA's root certificate, both exempt from basic auth."""
+    lines = []
+    auth = ["        auth_basic off;"] if params.get("auth_basic_user_file") else []
     root = params.get("acme_challenge_root")
-    if not root:
-        return []
-    # "^~": no regex location of `directives` takes the challenge path over; no basic auth on it.
-    lines = ["", "    location ^~ %s {" % ACME_CHALLENGE_PATH, "        root %s;" % root,
-             "        default_type text/plain;"]
-    if params.get("auth_basic_user_file"):
-        lines.append("        auth_basic off;")
-    return lines + ["    }"]
+    if root:
+        # "^~": no regex location of `directives` takes the challenge path over.
+        lines += ["", "    location ^~ %s {" % ACME_CHALLENGE_PATH, "        root %s;" % root,
+                  "        default_type text/plain;"] + auth + ["    }"]
+    if params.get("ca_certificate"):
+        lines += ["", "    location = %s {" % CA_CERTIFICATE_PATH, "        alias %s;" % params["ca_certificate"],
+                  "        default_type application/x-x509-ca-cert;"] + auth + ["    }"]
+    return lines
 
 
 def _site_body(params, lines):

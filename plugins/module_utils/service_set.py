@@ -21,7 +21,7 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec, tls
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
@@ -58,6 +58,37 @@ def file_digest(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def site_params(module, params, spec):
+    """The nginx_site parameters of a service's ``domain``: proxy, body size, HTTPS (module_utils/tls.py).
+
+    A certificate whose files do not exist yet leaves the site on HTTP, with a
+    warning. Raises ValueError naming the spec's fields.
+    """
+    site = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
+    site.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
+                proxy_pass=service_spec.upstream(spec))
+    if spec.get("client_max_body_size") is not None:
+        site["client_max_body_size"] = str(spec["client_max_body_size"])
+    mode = tls.normalize_mode(spec.get("tls")) or params.get("tls_default") or "off"
+    errors = tls.mode_errors(mode, "tls") or tls.domain_errors(mode, spec["domain"], "domain")
+    if errors:
+        raise ValueError("; ".join(errors))
+    site.update(tls.site_options(mode, spec["domain"]))
+    for key in ("https_listen", "hsts_max_age", "hsts_preload"):
+        if params.get(key) is not None:
+            site[key] = params[key]
+    errors = nginx.validate_site(site)
+    if errors:  # name the spec's fields, not the site's
+        renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
+        for old, new in renamed.items():
+            errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
+        raise ValueError("; ".join(errors))
+    served, warning = nginx.without_missing_certificate(site)
+    if warning:
+        module.warn("services: %s" % warning)
+    return served
 
 
 class Service(object):
@@ -102,16 +133,7 @@ class Service(object):
                                       self.unit_params["service"], self.unit_params["install"])
         self.site = None
         if spec.get("domain"):
-            site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
-            site_params.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
-                               proxy_pass=service_spec.upstream(spec))
-            errors = nginx.validate_site(site_params)
-            if errors:  # name the spec's fields, not the site's
-                renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
-                for old, new in renamed.items():
-                    errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
-                raise ValueError("; ".join(errors))
-            self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
+            self.site = nginx.Site(spec["name"], nginx.render_site(site_params(module, params, spec)))
         self.bind_dirs = service_spec.bind_sources_in_home(spec, self.user_spec["home"])
         self.missing_dirs = []
         self.user = self.unit = None

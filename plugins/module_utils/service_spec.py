@@ -46,6 +46,8 @@ SPEC_OPTIONS = dict(
         start_period=dict(type="str", default="0s"),
     )),
     domain=dict(type="str"),
+    tls=dict(type="raw"),
+    client_max_body_size=dict(type="str"),
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
     service_options=dict(type="dict", default={}),

@@ -26,7 +26,10 @@ import ipaddress
 import re
 
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
-    INTERNAL_TLS_DIR, LETSENCRYPT_DIR, TLS_MODES)
+    ACME_WEBROOT, CA_DIR, INTERNAL_TLS_DIR, LETSENCRYPT_DIR, TLS_MODES)
+
+CA_CERTIFICATE = CA_DIR + "/ca.crt"
+CA_KEY = CA_DIR + "/ca.key"
 
 ACME_MODES = ("acme", "acme-dns")
 TSIG_ALGORITHMS = ("HMAC-MD5", "HMAC-SHA1", "HMAC-SHA224", "HMAC-SHA256", "HMAC-SHA384", "HMAC-SHA512")
@@ -36,6 +39,15 @@ TSIG_ALGORITHMS = ("HMAC-MD5", "HMAC-SHA1", "HMAC-SHA224", "HMAC-SHA256", "HMAC-
 PRIVATE_SUFFIXES = ("lan", "home", "local", "localdomain", "localhost", "internal", "intranet", "corp",
                     "private", "home.arpa", "invalid", "onion")
 LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_mode(mode):
+    """``mode`` as a string; YAML reads an unquoted ``off`` as false, which means ``off`` too. None stays None."""
+    if mode is None or mode == "":
+        return None
+    if mode is False or str(mode).lower() in ("false", "no"):
+        return "off"
+    return str(mode)
 
 
 def default_mode(acme_email):
@@ -130,6 +142,7 @@ def sites(blog_domain=None, blog_tls=None, services=None, webhook_domain=None, w
 
 
 def mode_errors(mode, field):
+    """A message naming ``field`` when ``mode`` is not one of the four modes."""
     if mode not in TLS_MODES:
         return ["%s: %r is not one of %s" % (field, mode, ", ".join(TLS_MODES))]
     return []
@@ -145,7 +158,7 @@ def plan(declared, acme_email=None, acme_dns=None):
     errors, certificates, dns_needed = [], [], False
     default = default_mode(acme_email)
     for entry in declared:
-        mode = entry.get("tls") or default
+        mode = normalize_mode(entry.get("tls")) or default
         field = entry["field"]
         problems = mode_errors(mode, field)
         if not problems:
@@ -164,3 +177,16 @@ def plan(declared, acme_email=None, acme_dns=None):
     elif acme_dns and not (acme_dns or {}).get("server") and any(acme_dns.get(k) for k in ("key_name", "key_secret")):
         errors.append("acme_dns.server: a TSIG key is set but no server to send the updates to")
     return dict(certificates=certificates, errors=errors)
+
+
+def site_options(mode, domain):
+    """The nginx_site options of a site's HTTPS in ``mode`` (an empty dict for ``off``)."""
+    paths = certificate_paths(mode, domain)
+    if paths is None:
+        return {}
+    options = dict(certificate=paths[0], certificate_key=paths[1])
+    if mode == "acme":
+        options["acme_challenge_root"] = ACME_WEBROOT
+    if mode == "internal":
+        options["ca_certificate"] = CA_CERTIFICATE
+    return options

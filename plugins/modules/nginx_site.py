@@ -209,6 +209,13 @@ options:
         serves, as C(location ^~ /.well-known/acme-challenge/ { root PATH; }), exempt from the redirect and from basic
         auth, so HTTP-01 validations and renewals work while the site is up.
     type: path
+  ca_certificate:
+    description:
+      - A CA's root certificate (PEM) served at C(/.well-known/selfhost-pi-ca.crt) by the site's servers (nginx
+        C(location =) with C(alias)), exempt from the redirect and basic auth, so a device can fetch the root it must
+        trust before it trusts the site (the C(selfhost.pi.tls) role's internal CA). The file must be readable by nginx's
+        workers.
+    type: path
   auth_basic_user_file:
     description:
       - An htpasswd file (C(user:hash) lines; nginx reads C(crypt(3)) hashes such as C($6$), C($5$), C($y$)) that every
