@@ -170,8 +170,13 @@ def plan(declared, acme_email=None, acme_dns=None):
             continue
         dns_needed = dns_needed or mode == "acme-dns"
         fullchain, key = certificate_paths(mode, entry["domain"])
-        certificates.append(dict(site=entry["site"], field=field, domain=str(entry["domain"]).lower().rstrip("."),
-                                 mode=mode, certificate=fullchain, certificate_key=key))
+        domain = str(entry["domain"]).lower().rstrip(".")
+        certificate = dict(site=entry["site"], field=field, domain=domain, mode=mode, certificate=fullchain,
+                           certificate_key=key)
+        if mode in ACME_MODES:  # the acme_certificates module's entry: a certbot lineage named after the domain
+            certificate["lineage"] = dict(name=domain, domains=[domain],
+                                          challenge="dns-01" if mode == "acme-dns" else "http-01")
+        certificates.append(certificate)
     if dns_needed:
         errors += acme_dns_errors(acme_dns)
     elif acme_dns and not (acme_dns or {}).get("server") and any(acme_dns.get(k) for k in ("key_name", "key_secret")):
