@@ -32,5 +32,6 @@ def test_the_default_servers_challenge_root_is_the_webroot():
 def test_the_tls_role_defaults_are_the_constants():
     defaults = load("roles", "tls", "defaults", "main.yml")
     assert defaults["tls_hsts_max_age"] == constants.HSTS_MAX_AGE
-    assert constants.ACME_DIRECTORY in defaults["acme_directory"]
-    assert constants.ACME_STAGING_DIRECTORY in defaults["acme_directory"]
+    values = load("roles", "tls", "vars", "main.yml")
+    assert constants.ACME_DIRECTORY in values["__tls_acme_directory"]
+    assert constants.ACME_STAGING_DIRECTORY in values["__tls_acme_directory"]
