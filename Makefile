@@ -8,9 +8,9 @@ DEMO_HOST ?= selfhost-demo
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/tests/host/containers.conf
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-# nginx: the unit tests run the real `nginx -t` on a temporary layout (never a
+# nginx, restic: unit tests run the real `nginx -t` and restic in temporary directories (never a
 # running nginx: when deps installs it, its service is stopped and disabled).
-APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl nginx
+APT_PACKAGES := python3-venv podman runc debootstrap busybox-static uidmap slirp4netns git shellcheck rsync curl nginx restic
 COLLECTION_LINK := .build/collections/ansible_collections/selfhost/pi
 
 .PHONY: demo demo-clean test lint sanity unit molecule bench bench-backup deps images collection clean

@@ -44,6 +44,17 @@ RESTIC_RC_NO_REPOSITORY = 10    # restic 0.17+: the repository does not exist
 RESTIC_RC_WRONG_PASSWORD = 12   # restic 0.17+: the password does not open it
 RC_TIMEOUT = 124                # timeout(1): the command did not end in time
 
+# -- Quadlet (podman-systemd.unit(5)) -------------------------------------------
+QUADLET_SYSTEM_DIR = "/etc/containers/systemd"          # rootful units
+QUADLET_USER_SUBDIR = ".config/containers/systemd"      # rootless units, below the user's home
+QUADLET_GENERATOR = "/usr/libexec/podman/quadlet"      # podman >= 4.4
+
+# -- the backup program (roles/backup writes these into its config) -----------
+BACKUP_CONFIG = ETC_DIR + "/backup.json"        # the one path selfhost-backup knows by heart
+BACKUP_COPY_TMP_DIR = "/var/tmp"                # the service user's private copy of a database, on disk
+RESTIC_WRAPPER = "/usr/local/sbin/selfhost-restic"  # restic with the host's repository and password files
+EX_NOINPUT = 66                 # sysexits.h: the copy step found no database there
+
 # -- HTTPS (issue 8) -----------------------------------------------------------
 TLS_MODES = ("acme", "acme-dns", "internal", "off")
 HTTPS_LISTEN = ("443 ssl", "[::]:443 ssl")      # listen values of a site's TLS server

@@ -27,8 +27,8 @@ class SelfhostError(Exception):
         return self.msg
 
 
-class ValidationError(SelfhostError):
-    """Input rejected before the host changes."""
+class ValidationError(SelfhostError, ValueError):
+    """Input rejected before the host changes (also a ValueError, for filters that catch those)."""
 
 
 class CommandError(SelfhostError):

@@ -145,7 +145,7 @@ class ProcessHost(Host):
         environ = dict(os.environ)
         environ.update(env or {})
         proc = subprocess.run(argv, input=data, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
+                              stderr=subprocess.PIPE, universal_newlines=True, errors="replace", check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def warn(self, msg):

@@ -1,55 +1,49 @@
 # -*- coding: utf-8 -*-
 # Copyright: selfhost.pi contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Quadlet unit files: render, name, validate, plan.
+"""Quadlet units on the host: where they live, the dry run, the file and the service.
 
-Plain functions shared by ``selfhost.pi.quadlet`` and by any module that
-converges several units in one call:
+Used by ``selfhost.pi.quadlet`` and by any module that converges several
+units in one call; the unit's text comes from ``quadlet_render``.
 
-* ``render(unit_type, unit, options, service, install)`` turns structured
-  options (Quadlet's own key names) into deterministic unit-file text.
-* ``service_name(name, unit_type, options)`` is the systemd service Quadlet
-  generates for a unit (podman-systemd.unit(5)).
 * ``unit_directory(pw)`` is where Quadlet reads units for root or a user.
-* ``validate_dryrun(module, unit_dir, units, user)`` runs the Quadlet
+* ``validate_dryrun(host, unit_dir, units, user)`` runs the Quadlet
   generator's ``-dryrun`` on a copy of the unit directory with the new
   contents, so references such as ``Pod=web.pod`` resolve, and reports the
   errors about those units.
 * ``plan_service(state, active_state, content_changed, restart_on_change)``
   decides start/stop/restart.
+* ``converge(host, params)`` does all of it for one unit.
+
+``host`` is a :mod:`host` object (``ModuleHost(module)``, or ``.checked()``
+for a plan); failures raise the :mod:`errors` types, never ``fail_json``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import pwd
 import re
 import shutil
+import stat
 import tempfile
 
-from ansible.module_utils.six import string_types
-
-from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
-from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
+    QUADLET_GENERATOR, QUADLET_SYSTEM_DIR, QUADLET_USER_SUBDIR)
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
+    CommandError, HostStateError, UnsafePathError, ValidationError)
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory
+from ansible_collections.selfhost.pi.plugins.module_utils.quadlet_render import (
+    UNIT_TYPES, check_name, render, service_name, service_name_from_content)
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
-UNIT_TYPES = ("container", "pod", "volume", "network", "kube", "image", "build")
-# The section of each type's own options, e.g. [Container].
-SECTIONS = dict((t, t.capitalize()) for t in UNIT_TYPES)
-# Suffix Quadlet adds to NAME for the generated service (podman-systemd.unit(5)).
-SERVICE_SUFFIX = {"container": "", "kube": "", "pod": "-pod", "volume": "-volume",
-                  "network": "-network", "image": "-image", "build": "-build"}
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]*$")
-KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-DICT_KEY_RE = re.compile(r"^[^\s=\"'\\]+$")
-
-SYSTEM_UNIT_DIR = "/etc/containers/systemd"
-USER_UNIT_SUBDIR = os.path.join(".config", "containers", "systemd")
-GENERATOR = "/usr/libexec/podman/quadlet"
-HEADER = "# Managed by Ansible (selfhost.pi.quadlet). Local changes will be overwritten.\n"
+# Module-level so that tests can point them at a temporary directory.
+SYSTEM_UNIT_DIR = QUADLET_SYSTEM_DIR
+USER_UNIT_SUBDIR = QUADLET_USER_SUBDIR
+GENERATOR = QUADLET_GENERATOR
 
 # Generator output lines that carry no information for the user.
 NOISE = ("Loading source unit file", "No files parsed from")
@@ -58,116 +52,16 @@ CONVERTING_RE = re.compile(r'(?:converting|error loading) "(?:[^"]*/)?([^"/]+)"'
 
 RUNNING_STATES = ("active", "activating", "reloading", "refreshing")
 
-
-class QuadletError(ValueError):
-    """Bad input; the message starts with the field it is about."""
-
-
-# ---------------------------------------------------------------- rendering
-
-def _scalar(field, value):
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, (int, float)):
-        text = str(value)
-    elif isinstance(value, string_types):
-        text = value
-    else:
-        raise QuadletError("%s: expected a string, number or boolean, got %s" % (field, type(value).__name__))
-    if "\n" in text or "\r" in text:
-        raise QuadletError("%s: value contains a newline" % field)
-    if text.endswith("\\"):
-        raise QuadletError("%s: value ends with a backslash, which would join the next line" % field)
-    return text
-
-
-def _quote_word(text):
-    """Quote ``text`` as one word for systemd/Quadlet word splitting when needed."""
-    if text and not re.search(r"[\s\"'\\]", text):
-        return text
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _render_entries(key, value, field):
-    """The ``Key=value`` lines for one option (none for null or an empty list)."""
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        lines = []
-        for item_key, item_value in value.items():
-            item_field = "%s.%s" % (field, item_key)
-            if not DICT_KEY_RE.match(item_key):
-                raise QuadletError("%s: the name must be non-empty without whitespace, quotes, '=' or '\\'"
-                                   % item_field)
-            if item_value is None:
-                continue
-            # Dict values are literal: systemd would expand % specifiers (%h, %s, ...) in them.
-            literal = _scalar(item_field, item_value).replace("%", "%%")
-            lines.append("%s=%s" % (key, _quote_word("%s=%s" % (item_key, literal))))
-        return lines
-    if isinstance(value, (list, tuple)):
-        return ["%s=%s" % (key, _scalar("%s[%d]" % (field, index), item))
-                for index, item in enumerate(value) if item is not None]
-    return ["%s=%s" % (key, _scalar(field, value))]
-
-
-def render_section(section, entries, field):
-    """Lines of one ``[section]``; ``field`` names it in errors (e.g. ``options``)."""
-    if not isinstance(entries, dict):
-        raise QuadletError("%s: expected a dictionary of Quadlet keys" % field)
-    lines = ["[%s]" % section]
-    for key, value in entries.items():
-        if not KEY_RE.match(key):
-            raise QuadletError("%s.%s: invalid key, it must match %s" % (field, key, KEY_RE.pattern))
-        lines.extend(_render_entries(key, value, "%s.%s" % (field, key)))
-    return lines
-
-
-def render(unit_type, unit=None, options=None, service=None, install=None, header=HEADER):
-    """The unit file text: [Unit], [<Type>], [Service], [Install] in that order.
-
-    Keys keep the order they were given in; empty sections other than the
-    type's own are left out. Raises QuadletError on bad input.
-    """
-    if unit_type not in SECTIONS:
-        raise QuadletError("type: must be one of %s" % ", ".join(UNIT_TYPES))
-    blocks = []
-    for section, entries, field in (("Unit", unit, "unit"), (SECTIONS[unit_type], options, "options"),
-                                    ("Service", service, "service"), ("Install", install, "install")):
-        if entries or field == "options":
-            blocks.append("\n".join(render_section(section, entries or {}, field)) + "\n")
-    return (header or "") + "\n".join(blocks)
+# The dry run copies a unit directory a service user owns, as root: bounded, and never through a link.
+MAX_UNIT_FILE_BYTES = 1 << 20      # one unit or drop-in
+MAX_UNIT_TREE_BYTES = 16 << 20     # all of them
+MAX_UNIT_TREE_FILES = 1000
+MAX_UNIT_DIR_DEPTH = 16
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 # ---------------------------------------------------------------- naming
-
-def check_name(name, unit_type):
-    """Raise QuadletError unless ``name`` is a usable unit base name."""
-    if not NAME_RE.match(name or ""):
-        raise QuadletError("name: %r is not a valid unit name, it must match %s" % (name, NAME_RE.pattern))
-    if name.endswith("." + unit_type):
-        raise QuadletError("name: give the base name without the .%s suffix" % unit_type)
-
-
-def service_name(name, unit_type, options=None):
-    """The service Quadlet generates for NAME.TYPE; ``ServiceName=`` overrides."""
-    explicit = (options or {}).get("ServiceName")
-    if explicit:
-        return "%s.service" % explicit
-    return "%s%s.service" % (name, SERVICE_SUFFIX[unit_type])
-
-
-def service_name_from_content(name, unit_type, content):
-    """service_name() for an installed unit file's text (honours its ServiceName=)."""
-    section, options = None, {}
-    for line in (content or "").splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line.strip("[]")
-        elif section == SECTIONS[unit_type] and line.startswith("ServiceName="):
-            options["ServiceName"] = line.split("=", 1)[1].strip()
-    return service_name(name, unit_type, options)
-
 
 def unit_directory(pw=None):
     """Quadlet's unit directory for root (pw=None) or for the pwd entry ``pw``."""
@@ -178,17 +72,17 @@ def unit_directory(pw=None):
 
 # ---------------------------------------------------------------- validation
 
-def find_generator(module, path=None):
-    """The Quadlet generator's path; fail with the podman version when it is missing."""
+def find_generator(host, path=None):
+    """The Quadlet generator's path; HostStateError naming the podman version when it is missing."""
     path = path or GENERATOR
     if os.access(path, os.X_OK):
         return path
-    podman = module.get_bin_path("podman")
+    podman = host.which("podman")
     version = "no podman installed"
     if podman:
-        rc, out, err = module.run_command([podman, "--version"])
+        dummy, out, err = host.run([podman, "--version"], check=False)
         version = (out or err).strip() or "podman of unknown version"
-    module.fail_json(msg="Quadlet needs podman >= 4.4 (Debian 13); this host has %s (%s is missing)"
+    raise HostStateError("Quadlet needs podman >= 4.4 (Debian 13); this host has %s (%s is missing)"
                          % (version, path))
 
 
@@ -196,29 +90,155 @@ def _is_unit_file(name):
     return os.path.splitext(name)[1][1:] in UNIT_TYPES and not name.startswith(".")
 
 
-def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
-    """Copy Quadlet units and drop-in ``*.d/*.conf`` files from ``src`` to ``dst``.
+def open_dir_nofollow(path):
+    """A read-only descriptor of the directory ``path``, opened one component at a time without following links.
 
+    Raises OSError: ELOOP or ENOTDIR when a component is a link or not a
+    directory, ENOENT when one is missing. The caller closes the descriptor.
+    """
+    fd = os.open("/", DIR_FLAGS)
+    try:
+        for part in [p for p in os.path.abspath(path).split("/") if p]:
+            child = os.open(part, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unsafe(path, exc):
+    """The error for an OSError met on the way to ``path`` (a link or a file where a directory should be)."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        return UnsafePathError("%s: a symbolic link or a file is on the way; root does not follow links a service "
+                               "user can place" % path, path=path, error=str(exc))
+    reason = exc.strerror or str(exc)
+    return HostStateError(reason if path in reason else "%s: %s" % (path, reason), path=path)
+
+
+def _read_regular(dir_fd, name, st):
+    """The bytes of regular file ``name`` (lstat ``st``), or a reason why it is left out. Never follows a link."""
+    if st.st_size > MAX_UNIT_FILE_BYTES:
+        return None, "is larger than %d bytes" % MAX_UNIT_FILE_BYTES
+    try:
+        fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:  # replaced by a link (ELOOP) or removed since it was listed
+        return None, "could not be opened without following links (%s)" % (exc.strerror or exc)
+    try:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return None, "was replaced while it was read"
+        chunks, size = [], 0
+        while size <= MAX_UNIT_FILE_BYTES:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_UNIT_FILE_BYTES:
+            return None, "is larger than %d bytes" % MAX_UNIT_FILE_BYTES
+        return b"".join(chunks), None
+    finally:
+        os.close(fd)
+
+
+def _copy_dir(dir_fd, src, dst, rel, skip, skip_dirs, skipped, depth, budget):
+    in_dropin = any(part.endswith(".d") for part in rel.split("/") if part)
+    for name in sorted(os.listdir(dir_fd)):
+        if name.startswith("."):
+            continue
+        where = os.path.join(src, rel, name) if rel else os.path.join(src, name)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            continue  # removed since it was listed
+        if stat.S_ISDIR(st.st_mode):
+            if not rel and name in skip_dirs:
+                continue
+            if depth >= MAX_UNIT_DIR_DEPTH:
+                skipped.append("%s is deeper than %d directories, left out of the dry run"
+                               % (where, MAX_UNIT_DIR_DEPTH))
+                continue
+            try:
+                child = os.open(name, DIR_FLAGS | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError as exc:
+                skipped.append("%s could not be opened without following links (%s), left out of the dry run"
+                               % (where, exc.strerror or exc))
+                continue
+            try:
+                _copy_dir(child, src, dst, os.path.join(rel, name) if rel else name, skip, skip_dirs, skipped,
+                          depth + 1, budget)
+            finally:
+                os.close(child)
+            continue
+        wanted = _is_unit_file(name) or (in_dropin and name.endswith(".conf"))
+        if stat.S_ISLNK(st.st_mode) and not wanted:
+            # A linked directory (a subdirectory or a drop-in ``NAME.d``) would be walked by Quadlet.
+            wanted = "." not in name or name.endswith(".d")
+        if not wanted or (not rel and name in skip):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append("%s is not a regular file (%s), left out of the dry run" % (where, _file_type(st)))
+            continue
+        if st.st_uid != budget["owner"]:  # e.g. a hard link to another account's file
+            skipped.append("%s is owned by uid %d, not by the directory's owner (uid %d), left out of the dry run"
+                           % (where, st.st_uid, budget["owner"]))
+            continue
+        if budget["files"] >= MAX_UNIT_TREE_FILES or budget["bytes"] + st.st_size > MAX_UNIT_TREE_BYTES:
+            skipped.append("%s is past the first %d files or %d bytes, left out of the dry run"
+                           % (where, MAX_UNIT_TREE_FILES, MAX_UNIT_TREE_BYTES))
+            continue
+        data, reason = _read_regular(dir_fd, name, st)
+        if data is None:
+            skipped.append("%s %s, left out of the dry run" % (where, reason))
+            continue
+        budget["files"] += 1
+        budget["bytes"] += len(data)
+        target_dir = os.path.join(dst, rel)
+        if not os.path.isdir(target_dir):
+            os.makedirs(target_dir)
+        with open(os.path.join(target_dir, name), "wb") as handle:
+            handle.write(data)
+
+
+def _file_type(st):
+    for test, label in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(st.st_mode):
+            return label
+    return "mode %o" % st.st_mode
+
+
+def copy_unit_tree(src, dst, skip=(), skip_dirs=()):
+    """Copy Quadlet units and drop-in ``*.d/*.conf`` files from ``src`` to ``dst``; return what was left out.
+
+    Root reads a directory a service user owns here, so nothing is followed:
+    ``src`` is opened one component at a time without following links (a
+    link on the way raises UnsafePathError), subdirectories likewise, and
+    only regular files owned by the owner of ``src`` are read (a hard link
+    keeps its owner), through a descriptor opened with ``O_NOFOLLOW``, within
+    ``MAX_UNIT_FILE_BYTES`` each and
+    ``MAX_UNIT_TREE_FILES``/``MAX_UNIT_TREE_BYTES`` in all. Links, FIFOs,
+    devices and sockets are left out unread; the returned list says what was
+    left out and why (for warnings).
     Top-level files named in ``skip`` are left out (they get new contents),
     as are top-level directories named in ``skip_dirs``.
     """
-    if not os.path.isdir(src):
-        return
-    for root, dirs, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and not (rel == "." and d in skip_dirs)]
-        in_dropin = any(part.endswith(".d") for part in rel.split(os.sep))
-        for name in files:
-            if rel == "." and name in skip:
-                continue
-            if _is_unit_file(name) or (in_dropin and name.endswith(".conf")):
-                target_dir = os.path.join(dst, rel)
-                if not os.path.isdir(target_dir):
-                    os.makedirs(target_dir)
-                try:
-                    shutil.copyfile(os.path.join(root, name), os.path.join(target_dir, name))
-                except (IOError, OSError):
-                    pass  # a dangling symlink: Quadlet skips it too
+    try:
+        fd = open_dir_nofollow(src)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _unsafe(src, exc)
+        raise
+    skipped = []
+    try:
+        _copy_dir(fd, src, dst, "", skip, skip_dirs, skipped, 0, dict(files=0, bytes=0, owner=os.fstat(fd).st_uid))
+    finally:
+        os.close(fd)
+    return skipped
 
 
 def _mentions(text, fname):
@@ -255,30 +275,34 @@ def parse_dryrun(stderr, units, tmpdir=None, unit_dir=None):
     return mine, warnings, others
 
 
-def validate_dryrun(module, unit_dir, units, user=None, generator=None):
+def validate_dryrun(host, unit_dir, units, user=None, generator=None):
     """Check new unit contents with ``quadlet -dryrun [-user]``.
 
     ``units`` maps file names (``web.container``) to their new text. They are
     written with copies of the other units in ``unit_dir`` to a temporary
     directory that ``QUADLET_UNIT_DIRS`` points the generator at; nothing on
     the host changes. Returns ``(error, warnings)``: ``error`` is None when
-    the units convert, else the generator's message; ``warnings`` are its
-    warnings about them plus errors of other, unrelated units.
+    the units convert, else the generator's message; ``warnings`` say which
+    entries of ``unit_dir`` were left out of the copy (see copy_unit_tree),
+    then give the generator's warnings about the units and the errors of
+    other, unrelated units. Raises UnsafePathError when ``unit_dir`` is
+    reached through a link.
     """
-    generator = generator or find_generator(module)
+    generator = generator or find_generator(host)
     tmpdir = tempfile.mkdtemp(prefix="quadlet-dryrun.")
     try:
         # Rootful Quadlet ignores /etc/containers/systemd/users (units for users).
-        copy_unit_tree(unit_dir, tmpdir, skip=set(units), skip_dirs=() if user else ("users",))
+        skipped = copy_unit_tree(unit_dir, tmpdir, skip=set(units), skip_dirs=() if user else ("users",))
         for fname, content in units.items():
             with open(os.path.join(tmpdir, fname), "wb") as handle:
                 handle.write(content.encode("utf-8", errors="surrogateescape"))
         cmd = [generator, "-dryrun"] + (["-user"] if user else [])
-        rc, out, err = module.run_command(cmd, environ_update={"QUADLET_UNIT_DIRS": tmpdir, "LC_ALL": "C"})
+        rc, out, err = host.run(cmd, env={"QUADLET_UNIT_DIRS": tmpdir}, check=False)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     mine, warnings, others = parse_dryrun(err, units, tmpdir, unit_dir)
-    warnings += ["another unit in %s fails to convert: %s" % (unit_dir, line) for line in others]
+    warnings = skipped + warnings + ["another unit in %s fails to convert: %s" % (unit_dir, line)
+                                     for line in others]
     if mine:
         return "; ".join(mine), warnings
     if rc != 0 and not out.strip():
@@ -326,56 +350,92 @@ def service_diff(service, before, sub, after, action):
             "before": "%s: %s\n" % (service, before), "after": "%s: %s\n" % (service, after)}
 
 
-def act(module, systemctl, service, action, path):
-    """Run start/stop/restart; on a failed start/restart fail with the journal tail."""
+def act(systemctl, service, action, path):
+    """Run start/stop/restart; a failed start/restart raises CommandError with the journal tail."""
     if action == "stop":
         systemctl.stop(service)
         return
     rc, out, err = systemctl.run(action, service, check=False)
     if rc != 0:
         journal = systemctl.journal_tail(service, 20)
-        module.fail_json(
-            msg="systemctl %s %s failed (rc=%d): %s. The unit file %s passed the Quadlet dry run and stays "
-                "installed; fix the cause and run again. Last journal lines:\n%s"
-                % (action, service, rc, (err or out).strip(), path, journal or "(none readable)"),
-            path=path, service=service, rc=rc, stderr=err, journal=journal.splitlines())
+        raise CommandError(
+            "systemctl %s %s failed (rc=%d): %s. The unit file %s passed the Quadlet dry run and stays "
+            "installed; fix the cause and run again. Last journal lines:\n%s"
+            % (action, service, rc, (err or out).strip(), path, journal or "(none readable)"),
+            cmd=systemctl.command(action, service), rc=rc, stdout=out, stderr=err,
+            path=path, service=service, journal=journal.splitlines())
 
 
-def converge(module, p):
-    """Converge one unit as described by the module options ``p``; return the result dict.
+def _read_installed(unit_dir, fname):
+    """The installed unit's text, or None; reached without following links (a link is not a unit file)."""
+    try:
+        dir_fd = open_dir_nofollow(unit_dir)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise _unsafe(unit_dir, exc)
+    try:
+        st = os.stat(fname, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data, reason = _read_regular(dir_fd, fname, st)
+        if data is None:
+            raise UnsafePathError("%s %s; remove it by hand" % (os.path.join(unit_dir, fname), reason))
+        return data.decode("utf-8", errors="surrogateescape")
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    finally:
+        os.close(dir_fd)
 
-    Fails through ``module.fail_json`` (bad input, a unit the generator rejects,
-    a service that does not start); nothing is changed before the checks pass.
+
+def _remove_installed(unit_dir, fname):
+    """Unlink the unit file in ``unit_dir``, reached without following links."""
+    try:
+        dir_fd = open_dir_nofollow(unit_dir)
+    except OSError as exc:
+        raise _unsafe(unit_dir, exc)
+    try:
+        os.unlink(fname, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def converge(host, p):
+    """Converge one unit as described by the module options ``p`` on ``host``; return the result dict.
+
+    Raises ValidationError (bad input, a unit the generator rejects),
+    UnsafePathError (a link on the way to the unit directory), HostStateError
+    (no Quadlet, a user manager that never came) or CommandError (a service
+    that does not start); nothing is changed before the checks pass. With
+    ``host.check_mode`` nothing is changed at all.
     """
     name, unit_type, user, state = p["name"], p["type"], p["user"], p["state"]
     fname = "%s.%s" % (name, unit_type)
 
     # Validate everything before touching the host.
-    try:
-        check_name(name, unit_type)
-        content = "" if state == "absent" else render(
-            unit_type, p["unit"], p["options"], p["service"], p["install"])
-    except QuadletError as exc:
-        module.fail_json(msg=str(exc))
+    check_name(name, unit_type)
+    content = "" if state == "absent" else render(unit_type, p["unit"], p["options"], p["service"], p["install"])
     if p["manager_timeout"] < 0:
-        module.fail_json(msg="manager_timeout: %d must be >= 0 seconds" % p["manager_timeout"])
+        raise ValidationError("%d must be >= 0 seconds" % p["manager_timeout"], field="manager_timeout")
     pw = None
     if user is not None:
         try:
             pw = pwd.getpwnam(user)
         except KeyError:
-            module.fail_json(msg="user: %s does not exist on this host" % user)
+            raise ValidationError("%s does not exist on this host" % user, field="user")
     uid, gid = (pw.pw_uid, pw.pw_gid) if pw else (0, 0)
     unit_dir = unit_directory(pw)
     path = os.path.join(unit_dir, fname)
-    systemctl = Systemctl(ModuleHost(module), user)
+    systemctl = Systemctl(host, user)
     if state in ("started", "stopped", "restarted"):
         systemctl.wait_for_manager(p["manager_timeout"])
     manager = systemctl.manager_ready()
 
     if state == "absent":
-        before = read_text(path)
-        service = service_name_from_content(name, unit_type, before)
+        before = _read_installed(unit_dir, fname)
+        service = service_name_from_content(name, unit_type, before, path)
     else:
         before = None
         service = service_name(name, unit_type, p["options"])
@@ -387,17 +447,20 @@ def converge(module, p):
             result["diff"].append({"before_header": path, "after_header": "%s (absent)" % path,
                                    "before": before, "after": ""})
     else:
+        try:  # first: refuses a link on the way before anything there is read
+            dir_changed = ensure_directory(unit_dir, DIR_MODE, uid, gid, check_mode=True)
+        except OSError as exc:
+            raise _unsafe(unit_dir, exc)
         managed = ManagedFile(path, content, FILE_MODE, owner=uid, group=gid)
-        dir_changed = ensure_directory(unit_dir, DIR_MODE, uid, gid, check_mode=True)
         content_changed = managed.content_changed
         file_changed = managed.changed or dir_changed
         if content_changed:
-            error, warnings = validate_dryrun(module, unit_dir, {fname: content}, user)
+            error, warnings = validate_dryrun(host, unit_dir, {fname: content}, user)
             for warning in warnings:
-                module.warn("quadlet: %s" % warning)
+                host.warn("quadlet: %s" % warning)
             if error:
-                module.fail_json(msg="%s: the Quadlet generator rejects the unit, nothing was changed: %s"
-                                     % (path, error), path=path, content=content)
+                raise ValidationError("%s: the Quadlet generator rejects the unit, nothing was changed: %s"
+                                      % (path, error), path=path, content=content)
         if file_changed:
             result["diff"].append(managed.diff())
 
@@ -415,22 +478,25 @@ def converge(module, p):
     if action:
         result["diff"].append(service_diff(service, active, sub, expected, action))
     result["changed"] = bool(file_changed or action or stale)
-    result["active_state"] = expected if module.check_mode else active
-    if module.check_mode or not result["changed"]:
+    result["active_state"] = expected if host.check_mode else active
+    if host.check_mode or not result["changed"]:
         return result
 
     if state == "absent":
         if action:
-            act(module, systemctl, service, action, path)
+            act(systemctl, service, action, path)
         if file_changed:
-            os.unlink(path)
+            _remove_installed(unit_dir, fname)
     else:
-        ensure_directory(unit_dir, DIR_MODE, uid, gid)
-        managed.apply()
+        try:
+            ensure_directory(unit_dir, DIR_MODE, uid, gid)
+            managed.apply()
+        except OSError as exc:
+            raise _unsafe(path, exc)
     if (content_changed or stale) and manager:
         systemctl.daemon_reload()
     if action and state != "absent":
-        act(module, systemctl, service, action, path)
+        act(systemctl, service, action, path)
     if action:
         result["active_state"] = systemctl.state(service)[0]
     return result

@@ -21,35 +21,13 @@ import hashlib
 import os
 import pwd
 
-from ansible_collections.selfhost.pi.plugins.module_utils import nginx, quadlet, service_data, service_spec, tls
-from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError
+from ansible_collections.selfhost.pi.plugins.module_utils import (
+    nginx, quadlet, quadlet_render, service_data, service_spec, tls)
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
+    CommandError, SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
-from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
+from ansible_collections.selfhost.pi.plugins.module_utils.host import user_runtime_dir
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
-
-
-class ServiceFailed(Exception):
-    """A step of one service failed; the message is what the step's module would have said."""
-
-
-class Scoped(object):
-    """Stands in for the AnsibleModule: failures raise ServiceFailed, and check mode can be forced on."""
-
-    def __init__(self, module, check_mode):
-        self._module = module
-        self.check_mode = check_mode
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-    def fail_json(self, msg, **kwargs):
-        raise ServiceFailed(msg)
-
-    def get_bin_path(self, arg, required=False, opt_dirs=None):
-        path = self._module.get_bin_path(arg, required=False, opt_dirs=opt_dirs)
-        if path is None and required:
-            raise ServiceFailed("%s: command not found on the host" % arg)
-        return path
 
 
 def file_digest(path):
@@ -60,11 +38,11 @@ def file_digest(path):
     return "sha256:" + digest.hexdigest()
 
 
-def site_params(module, params, spec):
+def site_params(host, params, spec):
     """The nginx_site parameters of a service's ``domain``: proxy, body size, HTTPS (module_utils/tls.py).
 
     A certificate whose files do not exist yet leaves the site on HTTP, with a
-    warning. Raises ValueError naming the spec's fields.
+    warning. Raises ValidationError naming the spec's fields.
     """
     site = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
     site.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
@@ -74,7 +52,7 @@ def site_params(module, params, spec):
     mode = tls.normalize_mode(spec.get("tls")) or params.get("tls_default") or "off"
     errors = tls.mode_errors(mode, "tls") or tls.domain_errors(mode, spec["domain"], "domain")
     if errors:
-        raise ValueError("; ".join(errors))
+        raise ValidationError("; ".join(errors))
     site.update(tls.site_options(mode, spec["domain"]))
     for key in ("https_listen", "hsts_max_age", "hsts_preload"):
         if params.get(key) is not None:
@@ -84,18 +62,18 @@ def site_params(module, params, spec):
         renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
         for old, new in renamed.items():
             errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
-        raise ValueError("; ".join(errors))
+        raise ValidationError("; ".join(errors))
     served, warning = nginx.without_missing_certificate(site)
     if warning:
-        module.warn("services: %s" % warning)
+        host.warn("services: %s" % warning)
     return served
 
 
 class Service(object):
     """One spec: its checked inputs, its plan, and how to apply it."""
 
-    def __init__(self, module, params, index, spec):
-        self.module = module
+    def __init__(self, host, params, index, spec):
+        self.host = host
         self.index = index
         self.spec = spec
         self.name = spec["name"]
@@ -107,12 +85,12 @@ class Service(object):
         if spec.get("image_archive"):
             if os.path.isfile(spec["image_archive"]):
                 self.digest = file_digest(spec["image_archive"])
-            elif module.check_mode:  # the copy before this task did not run either
-                module.warn("services[%d].image_archive: %s is not on the host yet; assuming it changes"
-                            % (index, spec["image_archive"]))
+            elif host.check_mode:  # the copy before this task did not run either
+                host.warn("services[%d].image_archive: %s is not on the host yet; assuming it changes"
+                          % (index, spec["image_archive"]))
                 self.digest = "sha256:(not copied yet)"
             else:
-                raise ValueError("image_archive: %s is not a file on the host" % spec["image_archive"])
+                raise ValidationError("%s is not a file on the host" % spec["image_archive"], field="image_archive")
         self.env = None
         env_path = None
         if spec.get("secret_environment"):
@@ -128,12 +106,12 @@ class Service(object):
             service=service_options,
             install={"WantedBy": "default.target"},
         )
-        quadlet.check_name(spec["name"], "container")
-        self.content = quadlet.render("container", self.unit_params["unit"], self.unit_params["options"],
-                                      self.unit_params["service"], self.unit_params["install"])
+        quadlet_render.check_name(spec["name"], "container")
+        self.content = quadlet_render.render("container", self.unit_params["unit"], self.unit_params["options"],
+                                             self.unit_params["service"], self.unit_params["install"])
         self.site = None
         if spec.get("domain"):
-            self.site = nginx.Site(spec["name"], nginx.render_site(site_params(module, params, spec)))
+            self.site = nginx.Site(spec["name"], nginx.render_site(site_params(host, params, spec)))
         self.bind_dirs = service_spec.bind_sources_in_home(spec, self.user_spec["home"])
         self.missing_dirs = []
         self.user = self.unit = None
@@ -143,10 +121,10 @@ class Service(object):
 
     # -- plan -----------------------------------------------------------------
     def plan(self):
-        """Run every step in check mode; raise ServiceFailed when a step refuses."""
-        check = Scoped(self.module, True)
+        """Run every step in check mode; raise SelfhostError when a step refuses."""
+        check = self.host.checked()
         self.missing_dirs = [path for path in self.bind_dirs if not os.path.isdir(path)]
-        self.user = ServiceUser(ModuleHost(self.module).checked(), dict(self.user_spec)).converge()
+        self.user = ServiceUser(check, dict(self.user_spec)).converge()
         try:
             pw = pwd.getpwnam(self.name)
         except KeyError:
@@ -157,12 +135,12 @@ class Service(object):
         # The user (or its manager) is not there yet: the unit can only be checked on its own.
         unit_dir = quadlet.unit_directory(pw) if pw else os.path.join(self.user_spec["home"], quadlet.USER_UNIT_SUBDIR)
         path = os.path.join(unit_dir, "%s.container" % self.name)
-        error, warnings = quadlet.validate_dryrun(check, unit_dir, {"%s.container" % self.name: self.content},
-                                                  self.name)
+        error, warnings = quadlet.validate_dryrun(check, unit_dir,
+                                                  {"%s.container" % self.name: self.content}, self.name)
         for warning in warnings:
-            self.module.warn("quadlet: %s" % warning)
+            self.host.warn("quadlet: %s" % warning)
         if error:
-            raise ServiceFailed("%s: the Quadlet generator rejects the unit, nothing was changed: %s" % (path, error))
+            raise ValidationError("%s: the Quadlet generator rejects the unit, nothing was changed: %s" % (path, error))
         unit_file = ManagedFile(path, self.content)
         self.unit = dict(changed=True, path=path, service="%s.service" % self.name, scope="user",
                          content=self.content, active_state="active",
@@ -179,11 +157,10 @@ class Service(object):
 
     # -- apply ----------------------------------------------------------------
     def apply(self):
-        real = Scoped(self.module, False)
         if self.user["changed"] or self.unit["changed"] or self.env_changed or self.missing_dirs:
             try:
-                self.user = ServiceUser(ModuleHost(self.module), dict(self.user_spec)).converge()
-            except (ServiceFailed, SelfhostError):
+                self.user = ServiceUser(self.host, dict(self.user_spec)).converge()
+            except SelfhostError:
                 self.user_ok = False
                 raise
             params = self.unit_params
@@ -194,7 +171,7 @@ class Service(object):
             self.make_bind_dirs()
             if self.digest:
                 self.load_image()
-            self.unit = quadlet.converge(real, params)
+            self.unit = quadlet.converge(self.host, params)
 
     def write_env(self):
         uid = self.user["uid"]
@@ -202,7 +179,7 @@ class Service(object):
             ensure_directory(os.path.dirname(self.env.path), 0o700, uid, uid)
             self.env.apply()
         except OSError as exc:
-            raise ServiceFailed("secret_environment: cannot write %s: %s" % (self.env.path, exc))
+            raise UnsafePathError("cannot write %s: %s" % (self.env.path, exc), field="secret_environment")
 
     def make_bind_dirs(self):
         """podman refuses a bind mount whose source is missing: make those in the home, owned by the user."""
@@ -211,14 +188,12 @@ class Service(object):
             try:
                 ensure_directory(path, 0o750, uid, uid)
             except OSError as exc:
-                raise ServiceFailed("volumes: cannot make the bind mount source %s: %s" % (path, exc))
+                raise UnsafePathError("cannot make the bind mount source %s: %s" % (path, exc), field="volumes")
 
     def podman(self, *args):
-        uid = self.user["uid"]
-        runuser = self.module.get_bin_path("runuser", required=True)
-        return self.module.run_command(
-            [runuser, "-u", self.name, "--", "env", "XDG_RUNTIME_DIR=/run/user/%d" % uid, "podman"] + list(args),
-            cwd="/")
+        """``podman ARGS`` as the service user, in its runtime directory; (rc, stdout, stderr)."""
+        env = {"XDG_RUNTIME_DIR": user_runtime_dir(self.user["uid"])}
+        return self.host.run_as(self.name, ["podman"] + list(args), cwd="/", env=env, check=False)
 
     def load_image(self):
         """Load the archive when the image is missing or the archive is not the one the unit records."""
@@ -228,8 +203,8 @@ class Service(object):
             return
         rc, out, err = self.podman("load", "-q", "-i", self.spec["image_archive"])
         if rc != 0:
-            raise ServiceFailed("image_archive: podman load -i %s failed (rc=%d): %s"
-                                % (self.spec["image_archive"], rc, (err or out).strip()))
+            raise CommandError("podman load -i %s failed (rc=%d): %s"
+                               % (self.spec["image_archive"], rc, (err or out).strip()), field="image_archive")
         self.image_loaded = True
 
     def result(self):
@@ -260,33 +235,37 @@ class Service(object):
         return out
 
 
-def converge(module, params):
-    """Plan and apply ``params['services']``; return (result, failures)."""
+def converge(host, params, diff=False):
+    """Plan and apply ``params['services']``; return (result, failures).
+
+    Raises ValidationError, naming every service and field at fault, when the
+    plan refuses anything: then nothing was changed.
+    """
     specs = params["services"]
     errors = service_spec.conflicts(specs, var="services")
     services = []
     for index, spec in enumerate(specs):
         field = "services[%d]" % index
         try:
-            services.append(Service(module, params, index, spec))
-        except (ValueError, quadlet.QuadletError, SelfhostError) as exc:
+            services.append(Service(host, params, index, spec))
+        except (ValueError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
     if not errors:
         for svc in services:
             try:
                 svc.plan()
-            except (ServiceFailed, SelfhostError) as exc:
+            except SelfhostError as exc:
                 errors.append("%s (%s): %s" % (svc.field, svc.name, exc))
     if errors:
-        module.fail_json(msg="nothing was changed: %s" % "; ".join(errors), errors=errors)
+        raise ValidationError("nothing was changed: %s" % "; ".join(errors), errors=errors)
 
     failures = []
     reloaded = False
-    if not module.check_mode:
+    if not host.check_mode:
         for svc in services:
             try:
                 svc.apply()
-            except (ServiceFailed, SelfhostError) as exc:
+            except SelfhostError as exc:
                 svc.error = str(exc)
                 failures.append("%s (%s): %s" % (svc.field, svc.name, exc))
             except (OSError, IOError) as exc:  # e.g. a full SD card: say so, and go on with the others
@@ -295,14 +274,14 @@ def converge(module, params):
         sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
         if sites:
             try:
-                reloaded = nginx.apply_sites(ModuleHost(module), sites)["reloaded"]
-            except (ServiceFailed, SelfhostError) as exc:
+                reloaded = nginx.apply_sites(host, sites)["reloaded"]
+            except SelfhostError as exc:
                 failures.append("nginx: %s" % exc)
     result = dict(
         changed=any(svc.changed for svc in services),
         services=[svc.result() for svc in services],
         nginx_reloaded=reloaded,
     )
-    if module._diff:
+    if diff:
         result["diff"] = [entry for svc in services for entry in svc.diffs()]
     return result, failures

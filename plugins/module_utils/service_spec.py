@@ -25,6 +25,7 @@ import ipaddress
 import posixpath
 import re
 
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.service_data import DATA_OPTIONS
 
 # Option spec of one service (the same keys as the service role's service_specs).
@@ -74,11 +75,11 @@ def _port_range(text, what, publish):
     """(first, last) of "PORT" or "FIRST-LAST"; every number 1-65535 written without leading zeros."""
     bounds = text.split("-")
     if len(bounds) > 2 or not all(PORT_RE.match(b) for b in bounds):
-        raise ValueError("%r: the %s %r is not a port (1-65535, no leading zeros) or a range FIRST-LAST"
+        raise ValidationError("%r: the %s %r is not a port (1-65535, no leading zeros) or a range FIRST-LAST"
                          % (publish, what, text))
     first, last = int(bounds[0]), int(bounds[-1])
     if not 1 <= first <= last <= 65535:
-        raise ValueError("%r: the %s %r is outside 1-65535 or its range runs backwards" % (publish, what, text))
+        raise ValidationError("%r: the %s %r is outside 1-65535 or its range runs backwards" % (publish, what, text))
     return first, last
 
 
@@ -99,11 +100,11 @@ def parse_publish(publish):
     ip = ""
     if value.startswith("["):
         if "]:" not in value:
-            raise ValueError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
+            raise ValidationError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
         ip, value = value[1:].split("]:", 1)
         parts = [ip] + value.split(":")
         if len(parts) != 3:
-            raise ValueError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
+            raise ValidationError("%r is not [IP]:HOSTPORT:CONTAINERPORT" % (publish,))
     else:
         parts = value.split(":")
     if len(parts) == 3:
@@ -113,11 +114,11 @@ def parse_publish(publish):
     elif len(parts) == 1:
         host = ""
     else:
-        raise ValueError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
+        raise ValidationError("%r is not [IP:]HOSTPORT:CONTAINERPORT[/PROTO]" % (publish,))
     if proto not in PROTOCOLS:
-        raise ValueError("%r: the protocol %r is not one of %s" % (publish, proto, ", ".join(PROTOCOLS)))
+        raise ValidationError("%r: the protocol %r is not one of %s" % (publish, proto, ", ".join(PROTOCOLS)))
     if len(parts) == 3 and _ip_key(ip) is None:
-        raise ValueError("%r: the host address %r is not an IP address" % (publish, ip))
+        raise ValidationError("%r: the host address %r is not an IP address" % (publish, ip))
     _port_range(parts[-1], "container port", publish)
     return ip, (_port_range(host, "host port", publish) if host else None), proto
 
@@ -256,7 +257,7 @@ def upstream(spec):
             if ":" in ip:
                 ip = "[%s]" % ip
             return "http://%s:%d" % (ip, ports[0])
-    raise ValueError("upstream: required with a domain when no publish_ports entry has a TCP host port")
+    raise ValidationError("upstream: required with a domain when no publish_ports entry has a TCP host port")
 
 
 def secret_env_content(spec):
@@ -266,9 +267,9 @@ def secret_env_content(spec):
         value = spec["secret_environment"][key]
         value = "" if value is None else str(value)
         if not ENV_NAME_RE.match(str(key)):
-            raise ValueError("secret_environment: %r is not a valid variable name" % (key,))
+            raise ValidationError("secret_environment: %r is not a valid variable name" % (key,))
         if "\n" in value or "\r" in value:
-            raise ValueError("secret_environment.%s: the value contains a newline" % key)
+            raise ValidationError("secret_environment.%s: the value contains a newline" % key)
         lines.append("%s=%s\n" % (key, value))
     return "".join(lines)
 
@@ -279,7 +280,7 @@ def update_section(spec):
     ``podman auto-update`` rolls a failing one back (podman-auto-update(1)). Raises ValueError."""
     errors = update_errors(spec)
     if errors:
-        raise ValueError("; ".join(errors))
+        raise ValidationError("; ".join(errors))
     if not spec.get("auto_update"):
         return {}
     section = {"AutoUpdate": spec["auto_update"]}

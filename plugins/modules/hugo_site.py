@@ -37,13 +37,20 @@ options:
     description:
       - Base directory of the site, for example C(/srv/blog). Created (mode C(0755)) and
         owned by O(owner) and O(group); missing parents are created owned by root.
-      - Must be an absolute path. C(DEST/src) belongs to the module, local changes there are discarded.
+      - Must be an absolute path that does not pass through a symlink (the module refuses it before
+        changing anything). C(DEST/src) belongs to the module, local changes there are discarded.
     type: path
     required: true
   repo:
     description:
       - git URL, local repository path or git bundle file, as for C(git clone).
       - O(owner) must be able to read it (SSH keys, credentials and C(known_hosts) of O(owner) are used).
+      - Keep credentials out of the URL. A password or token in it (C(https://user:TOKEN@host/...)) is
+        masked as C(***) in the module's messages, diff, result and release markers, but git shows it on
+        its command line (C(/proc/PID/cmdline), readable by every local user) and stores it in
+        C(DEST/src/.git/config); the module warns. Give O(owner) an SSH deploy key (C(~OWNER/.ssh/)) or a
+        git credential helper (C(git config --global credential.helper store) as O(owner), with the
+        token in O(owner)'s C(~/.git-credentials), mode C(0600)) instead.
     type: str
     required: true
   version:
@@ -154,12 +161,15 @@ notes:
     C(DEST/current) not a symlink; O(repo) unreadable (C(git ls-remote) error); O(version) not
     a branch, tag or commit of O(repo); git or hugo not installed (in check mode only a warning);
     the hugo build failing (the message has the commit and the last 30 lines of hugo's output)
-    or exceeding O(timeout)."
+    or exceeding O(timeout); O(dest), or C(releases) in it, being or passing through a symlink."
   - "A local O(repo) owned by another user than O(owner) is refused by git (C(detected dubious
     ownership)); make O(owner) its owner or list it in C(safe.directory) in C(/etc/gitconfig)
     or in the O(owner)'s C(~/.gitconfig). The module does not override that git safety check."
   - "Security: git and hugo run as O(owner). Inside O(dest), which O(owner) can write to, the
-    module (as root) only uses operations that do not follow symlinks."
+    module (as root) works through directory descriptors: it opens O(dest) and every entry below it
+    without following a link, and creates, chowns, renames and removes relative to those
+    descriptors, so a link O(owner) places there (even while its hugo runs) is refused or removed
+    as a link, never followed."
 seealso:
   - name: Hugo command line
     description: Flags of the C(hugo) build command.
@@ -256,7 +266,10 @@ stderr:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.selfhost.pi.plugins.module_utils.hugo import ARGUMENT_SPEC, HugoSiteError, converge
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
+from ansible_collections.selfhost.pi.plugins.module_utils.hugo import ARGUMENT_SPEC, converge
+from ansible_collections.selfhost.pi.plugins.module_utils.hugo_source import url_secret
 
 
 def main():
@@ -264,10 +277,13 @@ def main():
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
+    secret = url_secret(module.params["repo"])
+    if secret:
+        module.no_log_values.add(secret)
     try:
-        result = converge(module)
-    except HugoSiteError as exc:
-        module.fail_json(msg=exc.msg, **exc.fields)
+        result = converge(ModuleHost(module), module.params)
+    except SelfhostError as exc:
+        fail_module(module, exc)
     module.exit_json(**result)
 
 

@@ -57,7 +57,7 @@ options:
   unit:
     description:
       - The C([Unit]) section, e.g. C(Description), C(After), C(Requires). See systemd.unit(5).
-      - Value rules as for I(options).
+      - Values are written as for I(service).
     type: dict
     default: {}
   options:
@@ -66,25 +66,46 @@ options:
         C([Build])) with Quadlet's key names, e.g. C(Image), C(PublishPort), C(Volume), C(Environment),
         C(Pod), C(Network), C(ServiceName). See podman-systemd.unit(5).
       - Keys must match C(^[A-Za-z][A-Za-z0-9]*$) and are written in the order given.
-      - "Values: a string, number or boolean (written C(true)/C(false)) gives one C(Key=value) line, written
-        verbatim (quote words yourself per systemd rules); a list repeats the key once per item, in order;
-        a dictionary repeats the key as C(Key=name=value) per item, quoted as one word when it contains
-        whitespace, quotes or backslashes (for C(Environment), C(Label), C(Annotation), C(Sysctl)).
-        C(null) and empty lists leave the key out."
-      - Values must not contain newlines nor end with a backslash.
+      - "Values: a string, number or boolean (written C(true)/C(false)) gives one C(Key=value) line; a list
+        repeats the key once per item, in order; a dictionary repeats the key as C(Key=name=value) per item
+        (for C(Environment), C(Label), C(Annotation), C(Sysctl)). C(null) and empty lists leave the key out."
+      - "Every value here is literal: Quadlet puts these keys on the podman command line of the service's
+        C(ExecStart=), where systemd would resolve C(%) specifiers and expand C($VAR) and C(${VAR})
+        (systemd.unit(5) Specifiers, systemd.service(5) Command lines), so the module writes C(%) as C(%%) and
+        C($) as C($$) and podman gets the text as given: C(HealthCmd: date +%s) runs C(date +%s), and
+        C(${HOME}) reaches the container unexpanded. Words of a command line (C(Exec), C(HealthCmd),
+        C(PodmanArgs)) are split by Quadlet with systemd's quoting rules; quote them yourself."
+      - "Specifiers are kept in the keys that name host paths or the unit's own resources: C(Volume), C(Mount),
+        C(EnvironmentFile), C(Rootfs), C(Yaml), C(ConfigMap), C(File), C(AuthFile), C(CertDir),
+        C(SeccompProfile), C(ContainersConfModule), C(Device), C(ContainerName), C(PodName), C(VolumeName),
+        C(NetworkName), C(PodmanArgs) and C(GlobalArgs). There C(%h) is the user's home
+        (C(Volume: '%h/data:/data:Z')), C(%%) a literal C(%), and a C(%) followed by a letter systemd does not
+        resolve (C(%Q)) is refused, because systemd would drop the whole command; C($) is still written C($$)."
+      - "A dictionary item is one word, quoted when it contains whitespace, quotes or backslashes (C(\\) and
+        C(\\\") escaped), so its name and value reach podman exactly as given. C(Sysctl), C(LogOpt) and
+        C(AutoUpdate) are read by Quadlet without unescaping: a backslash or a double quote is refused there."
+      - "Refused, naming the field (e.g. C(options.Environment.FOO)), in every section: control characters
+        (newline, tab, escape, ...) and a value ending with a backslash, even when spaces follow it (Quadlet
+        strips each line and would join the next directive to it)."
     type: dict
     default: {}
   service:
     description:
       - The C([Service]) section, e.g. C(Restart), C(TimeoutStartSec). See systemd.service(5).
-      - Value rules as for I(options).
+      - "Strings, numbers and list items are systemd syntax, written as given: Quadlet copies this section to the
+        generated service, where specifiers (C(%h), C(%n)), variables in C(Exec*=) lines (C($MAINPID)) and
+        percentages (C(CPUQuota=50%)) mean what systemd.unit(5) and systemd.service(5) say; write C(%%) and
+        C($$) for the characters where systemd would expand them."
+      - "A dictionary item is literal, quoted as one word as for I(options): C(%) is written C(%%), and in
+        C(Exec*=) keys C($) is written C($$) (C(Environment=) expands no variables)."
+      - Control characters and a value ending with a backslash are refused, as for I(options).
     type: dict
     default: {}
   install:
     description:
       - The C([Install]) section. C(WantedBy=default.target) (user) or C(multi-user.target) (system) is how
         a Quadlet service starts at boot; generated units cannot be C(systemctl enable)d. See systemd.unit(5).
-      - Value rules as for I(options).
+      - Values are written as for I(service).
     type: dict
     default: {}
   state:
@@ -127,8 +148,9 @@ notes:
   - >-
     Fails, changing nothing, when an option is malformed (the message names the field, e.g.
     C(options.PublishPort[1]: value contains a newline)), when I(user) does not exist, when the user's manager
-    does not come up within I(manager_timeout) seconds (the message says to enable linger), or when the
-    generator rejects the unit (its message is returned, e.g. C(converting "web.container": unsupported key
+    does not come up within I(manager_timeout) seconds (the message says to enable linger), when the unit
+    directory is reached through a symbolic link (root does not follow links a service user can place), or when
+    the generator rejects the unit (its message is returned, e.g. C(converting "web.container": unsupported key
     'Bogus' in group 'Container')).
   - Errors the dry run reports about other, unrelated units of the same directory are returned as warnings
     and do not block this unit; errors about a unit this one references (C(Pod=), C(Network=), C(Volume=)...)
@@ -138,6 +160,12 @@ notes:
   - The dry run sees the units of the scope's own directory (C(/etc/containers/systemd) or
     C(~USER/.config/containers/systemd), with subdirectories and drop-ins), not those in C(/usr/share) or
     C(/etc/containers/systemd/users).
+  - The dry run copies that directory as root without following links; only regular files owned by the
+    directory's owner are copied (at most 1 MiB each, 1000 files and 16 MiB in all, 16 directories deep).
+    Symbolic links, FIFOs, devices and other accounts' files are left out unread, with a warning naming them; a
+    unit that references one of them may then fail the dry run.
+  - With I(state=absent), a C(ServiceName=) in the installed file that is not a plain unit name is refused
+    (the name goes on root's C(systemctl) command line).
   - C(systemctl start) waits for the service; a first start that pulls a large image may need
     C(service.TimeoutStartSec).
 seealso:
@@ -234,15 +262,16 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
+from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, quadlet_render
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            type=dict(type="str", default="container", choices=list(quadlet.UNIT_TYPES)),
+            type=dict(type="str", default="container", choices=list(quadlet_render.UNIT_TYPES)),
             user=dict(type="str"),
             unit=dict(type="dict", default={}),
             options=dict(type="dict", default={}),
@@ -256,7 +285,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = quadlet.converge(module, module.params)
+        result = quadlet.converge(ModuleHost(module), module.params)
     except SelfhostError as exc:
         fail_module(module, exc)
     module.exit_json(**result)

@@ -28,6 +28,12 @@ description:
     numeric owners and modes it recorded; as user and group IDs are pinned, the data is owned by the service's UID/GID
     (or its subordinate IDs) on the new host too. Missing parent directories, the service's home among them, are made
     with the owner and mode the snapshot recorded.
+  - Root does not follow a link a service user could have placed. The destination's directories and the restored
+    tree are walked one directory descriptor at a time with C(O_NOFOLLOW), and every rename, mkdir and copy is made
+    relative to a descriptor; C(cp -a) writes into a private root-only directory beside the destination, then the copy
+    is renamed into place. A symbolic link where a directory is expected (in the service's tree, or in the snapshot)
+    fails that service's restore and nothing goes through it. Links in directories only root can write (such as
+    C(/home -> /srv/home)) are followed.
   - SQLite databases come back from the consistent copy the backup took with SQLite's online backup API (kept in the
     snapshot under C(/var/lib/selfhost-pi/backup/sqlite/NAME/<path>)); stale C(-wal) and C(-shm) files are never
     restored.
@@ -108,7 +114,8 @@ notes:
     itself, the staging directory); C(services[i]) without paths or databases; a name listed twice;
     C(snapshot) an ID with more than one service; a wrong password (restic exit code 12); a missing repository (exit
     code 10); an unreachable repository (restic's own message); an unknown snapshot; in C(replace) mode a service
-    without any snapshot; after changes started, a service whose restore failed is named and the others go on.
+    without any snapshot; after changes started, a service whose restore failed (among others, C(PATH is a symbolic
+    link ...) for a link on the way) is named and the others go on.
 seealso:
   - name: restic restore
     description: Restoring from a snapshot, restic's manual.
@@ -188,7 +195,9 @@ services:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import RESTIC_WRAPPER, RESTORE_WORK_DIR
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.restore import converge
 
 
@@ -204,13 +213,13 @@ def main():
             mode=dict(type="str", choices=["missing", "replace"], default="missing"),
             snapshot=dict(type="str", default="latest"),
             host=dict(type="str", default=""),
-            restic=dict(type="path", default="/usr/local/sbin/selfhost-restic"),
-            work_dir=dict(type="path", default="/var/lib/selfhost-pi/restore"),
+            restic=dict(type="path", default=RESTIC_WRAPPER),
+            work_dir=dict(type="path", default=RESTORE_WORK_DIR),
         ),
         supports_check_mode=True,
     )
     try:
-        result, failures = converge(module, module.params)
+        result, failures = converge(ModuleHost(module), module.params, diff=module._diff)
     except SelfhostError as exc:
         fail_module(module, exc)
     if failures:

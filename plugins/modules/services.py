@@ -45,7 +45,7 @@ options:
       uid:
         description:
           - Pinned UID, also the GID, so restored files keep their owner on a rebuilt host. Its subordinate UID/GID
-            range starts at C(uid * 65536) (65536 IDs). 1000..65533: below 1000 are system accounts (Debian policy), refused.
+            range starts at C(uid * 65536) (65536 IDs). 1000..65533 (lower UIDs are system accounts, refused).
         type: int
         required: true
       image:
@@ -161,7 +161,7 @@ options:
       upstream:
         description:
           - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
-            the first TCP entry of O(services[].publish_ports). nginx variables (C($)) are refused: an upstream
+            the first TCP entry of O(services[].publish_ports). nginx variables (C($)) are refused, since an upstream
             taken from a request would make the site an open proxy.
         type: str
       container_options:
@@ -330,6 +330,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import HSTS_MAX_AGE, HTTPS_LISTEN, NGINX_LISTEN, TLS_MODES
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
 
 
@@ -347,7 +349,10 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, failures = converge(module, module.params)
+    try:
+        result, failures = converge(ModuleHost(module), module.params, diff=module._diff)
+    except SelfhostError as exc:
+        fail_module(module, exc)
     if failures:
         module.fail_json(msg="; ".join(failures), **result)
     module.exit_json(**result)

@@ -1,112 +1,38 @@
+"""Quadlet units on the host: the dry run on a copy of the unit directory, and the service plan."""
 import os
+import resource
 
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet
-from ansible_collections.selfhost.pi.plugins.module_utils.quadlet import QuadletError
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, UnsafePathError
+from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
 
 
-class FakeModule:
+class FakeHost(Host):
+    """Answers the Quadlet generator (not on this Debian 12 machine) and records what it was shown."""
+
     def __init__(self, result=(0, "---web.service---\n", "")):
         self.result = result
         self.calls = []
+        self.warnings = []
 
-    def run_command(self, cmd, environ_update=None, **kwargs):
-        tmpdir = (environ_update or {}).get("QUADLET_UNIT_DIRS")
+    def _run(self, argv, data=None, cwd=None, env=None):
+        tmpdir = (env or {}).get("QUADLET_UNIT_DIRS")
         seen = {}
         if tmpdir:
             for root, dummy, files in os.walk(tmpdir):
                 for name in files:
-                    with open(os.path.join(root, name)) as handle:
+                    with open(os.path.join(root, name), errors="replace") as handle:
                         seen[os.path.relpath(os.path.join(root, name), tmpdir)] = handle.read()
-        self.calls.append((cmd, tmpdir, seen))
+        self.calls.append((argv, tmpdir, seen))
         return self.result
 
-    def get_bin_path(self, name, required=False):
+    def which(self, name, required=False):
         return None
 
-    def fail_json(self, msg, **kwargs):
-        raise RuntimeError(msg)
-
-
-# ------------------------------------------------------------ render
-
-def test_render_orders_sections_and_keeps_key_order():
-    text = quadlet.render(
-        "container",
-        unit={"Description": "web", "After": ["a.service", "b.service"]},
-        options={"Image": "img", "ReadOnly": True, "PublishPort": ["80:80", 8443], "Environment": {"A": "1"}},
-        service={"Restart": "always", "TimeoutStartSec": 300},
-        install={"WantedBy": "default.target"},
-        header="",
-    )
-    assert text == (
-        "[Unit]\nDescription=web\nAfter=a.service\nAfter=b.service\n\n"
-        "[Container]\nImage=img\nReadOnly=true\nPublishPort=80:80\nPublishPort=8443\nEnvironment=A=1\n\n"
-        "[Service]\nRestart=always\nTimeoutStartSec=300\n\n"
-        "[Install]\nWantedBy=default.target\n"
-    )
-    # Same input, same bytes: idempotency depends on it.
-    assert text == quadlet.render("container", {"Description": "web", "After": ["a.service", "b.service"]},
-                                  {"Image": "img", "ReadOnly": True, "PublishPort": ["80:80", 8443],
-                                   "Environment": {"A": "1"}},
-                                  {"Restart": "always", "TimeoutStartSec": 300},
-                                  {"WantedBy": "default.target"}, header="")
-
-
-def test_render_type_section_always_present_other_empty_sections_left_out():
-    assert quadlet.render("volume", header="") == "[Volume]\n"
-    assert quadlet.render("network", options={"Subnet": "10.0.0.0/24"}).startswith(quadlet.HEADER + "[Network]\n")
-
-
-def test_render_quotes_dict_items_only_when_needed_and_skips_nulls():
-    text = quadlet.render("container", options={
-        "Label": {"a": "b", "note": "two words", "q": 'say "hi"', "gone": None},
-        "Volume": [], "Exec": None, "Annotation": {"x": False}}, header="")
-    assert text == ('[Container]\nLabel=a=b\nLabel="note=two words"\nLabel="q=say \\"hi\\""\n'
-                    "Annotation=x=false\n")
-
-
-@pytest.mark.parametrize("section, value, message", [
-    ("options", {"PublishPort": ["1:1", "2:2\nExec=x"]}, "options.PublishPort[1]: value contains a newline"),
-    ("options", {"Image": "a\r"}, "options.Image: value contains a newline"),
-    ("service", {"ExecStartPre": "echo \\"}, "service.ExecStartPre: value ends with a backslash"),
-    ("unit", {"bad-key": 1}, "unit.bad-key: invalid key"),
-    ("install", {"1Wanted": 1}, "install.1Wanted: invalid key"),
-    ("options", {"Environment": {"A": [1]}}, "options.Environment.A: expected a string, number or boolean"),
-    ("options", {"Environment": {"A B": "x"}}, "options.Environment.A B: the name must be"),
-    ("options", {"Volume": [{"a": 1}]}, "options.Volume[0]: expected a string"),
-])
-def test_render_rejects_bad_values_naming_the_field(section, value, message):
-    with pytest.raises(QuadletError, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
-        quadlet.render("container", **{section: value})
-
-
-def test_check_name():
-    quadlet.check_name("web@.x_1-a", "container")
-    for bad in ("", "-x", "a/b", "a b", "../x"):
-        with pytest.raises(QuadletError, match="^name: "):
-            quadlet.check_name(bad, "container")
-    with pytest.raises(QuadletError, match="without the .pod suffix"):
-        quadlet.check_name("web.pod", "pod")
-
-
-# ------------------------------------------------------------ naming
-
-@pytest.mark.parametrize("unit_type, service", [
-    ("container", "web.service"), ("kube", "web.service"), ("pod", "web-pod.service"),
-    ("volume", "web-volume.service"), ("network", "web-network.service"),
-    ("image", "web-image.service"), ("build", "web-build.service"),
-])
-def test_service_name(unit_type, service):
-    assert quadlet.service_name("web", unit_type, {}) == service
-    assert quadlet.service_name("web", unit_type, {"ServiceName": "custom"}) == "custom.service"
-
-
-def test_service_name_from_installed_content():
-    content = "[Unit]\nServiceName=no\n[Pod]\nServiceName=mypod\n"
-    assert quadlet.service_name_from_content("app", "pod", content) == "mypod.service"
-    assert quadlet.service_name_from_content("app", "pod", None) == "app-pod.service"
+    def warn(self, msg):
+        self.warnings.append(msg)
 
 
 # ------------------------------------------------------------ dry run
@@ -153,47 +79,159 @@ def test_validate_dryrun_copies_siblings_and_dropins(tmp_path):
     (unit_dir / "web.container.d" / "10-x.conf").write_text("[Container]\n")
     (unit_dir / "notes.txt").write_text("no\n")
     (unit_dir / ".web.container.tmp").write_text("no\n")
-    module = FakeModule()
-    error, warnings = quadlet.validate_dryrun(module, str(unit_dir), {"web.container": "new\n"},
+    host = FakeHost()
+    error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"},
                                               generator="/q")
     assert error is None and warnings == []
-    cmd, tmpdir, seen = module.calls[0]
+    cmd, tmpdir, seen = host.calls[0]
     assert cmd == ["/q", "-dryrun"]
     assert seen == {"app.pod": "[Pod]\n", "web.container": "new\n", os.path.join("sub", "db.volume"): "[Volume]\n",
                     os.path.join("web.container.d", "10-x.conf"): "[Container]\n"}
     assert not os.path.exists(tmpdir)
     # A user's directory has no users/ special case, and -user is passed.
-    quadlet.validate_dryrun(module, str(unit_dir), {"web.container": "new\n"}, user="web", generator="/q")
-    cmd, dummy, seen = module.calls[1]
+    quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, user="web", generator="/q")
+    cmd, dummy, seen = host.calls[1]
     assert cmd == ["/q", "-dryrun", "-user"] and os.path.join("users", "u.container") in seen
 
 
+SECRET = "root:$y$j9T$SECRET-HASH:19000:0:99999:7:::\n"
+
+
+def test_dry_run_copies_regular_files_only_and_never_follows_links(tmp_path):
+    """Finding 5: root copied the user's unit directory following links (a link to /etc/shadow was quoted
+    back in a warning). Links, FIFOs and devices are left out, with a warning that never reads them."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    secret = outside / "shadow"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    (outside / "dir" / "stolen.container").write_text(SECRET)
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "app.pod").write_text("[Pod]\n")
+    (unit_dir / "shadow.container").symlink_to(secret)
+    (unit_dir / "null.volume").symlink_to("/dev/null")
+    os.mkfifo(str(unit_dir / "fifo.network"))
+    (unit_dir / "sub").symlink_to(outside / "dir")              # a linked subdirectory
+    (unit_dir / "web.container.d").symlink_to(outside / "dir")  # a linked drop-in directory
+    with open(str(unit_dir / "big.container"), "wb") as handle:  # sparse: costs no disk
+        handle.truncate(quadlet.MAX_UNIT_FILE_BYTES + 1)
+    (unit_dir / "notes.txt").symlink_to(secret)                 # not a unit: ignored without a word
+    host = FakeHost()
+    error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert error is None
+    dummy, tmpdir, seen = host.calls[0]
+    assert seen == {"app.pod": "[Pod]\n", "web.container": "new\n"}
+    assert not any("SECRET" in text for text in seen.values())
+    assert sorted(w.split(" ")[0] for w in warnings) == sorted(
+        str(unit_dir / name) for name in ("big.container", "fifo.network", "null.volume", "shadow.container",
+                                          "sub", "web.container.d"))
+    assert all("left out of the dry run" in w for w in warnings)
+    assert not any("SECRET" in w or str(outside) in w for w in warnings)
+    assert not os.path.exists(tmpdir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file another owner")
+def test_dry_run_copies_only_files_of_the_directory_owner(tmp_path):
+    """A hard link keeps its owner: a link to another account's file (where fs.protected_hardlinks allows
+    one) is a file owned by someone else, and is left out unread."""
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "mine.volume").write_text("[Volume]\n")
+    (unit_dir / "theirs.container").write_text(SECRET)
+    os.chown(str(unit_dir / "theirs.container"), 4242, -1)
+    host = FakeHost()
+    dummy, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert host.calls[0][2] == {"mine.volume": "[Volume]\n", "web.container": "new\n"}
+    assert warnings == ["%s is owned by uid 4242, not by the directory's owner (uid %d), left out of the dry run"
+                        % (unit_dir / "theirs.container", os.geteuid())]
+
+
+def test_dry_run_link_to_dev_zero_does_not_fill_tmp(tmp_path):
+    """Finding 5: a link to /dev/zero filled /tmp. The file size limit turns the old endless copy into a
+    failed write (EFBIG) instead of filling this machine's disk, so the test can fail without harm."""
+    unit_dir = tmp_path / "systemd"
+    unit_dir.mkdir()
+    (unit_dir / "zero.container").symlink_to("/dev/zero")
+    host = FakeHost()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, hard))
+    try:
+        error, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"},
+                                                  generator="/q")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert error is None
+    assert host.calls[0][2] == {"web.container": "new\n"}
+    assert warnings == ["%s is not a regular file (a symbolic link), left out of the dry run"
+                        % (unit_dir / "zero.container")]
+
+
+def test_dry_run_copy_is_bounded(tmp_path, monkeypatch):
+    """However many files a user puts there, root copies a bounded amount to /tmp."""
+    monkeypatch.setattr(quadlet, "MAX_UNIT_TREE_FILES", 2)
+    monkeypatch.setattr(quadlet, "MAX_UNIT_DIR_DEPTH", 1)
+    unit_dir = tmp_path / "systemd"
+    (unit_dir / "a" / "b").mkdir(parents=True)
+    for name in ("1.volume", "2.volume", "3.volume"):
+        (unit_dir / name).write_text("[Volume]\n")
+    (unit_dir / "a" / "in.volume").write_text("[Volume]\n")
+    host = FakeHost()
+    dummy, warnings = quadlet.validate_dryrun(host, str(unit_dir), {"web.container": "new\n"}, generator="/q")
+    assert sorted(host.calls[0][2]) == ["1.volume", "2.volume", "web.container"]
+    assert warnings == ["%s is past the first 2 files or %d bytes, left out of the dry run"
+                        % (unit_dir / "3.volume", quadlet.MAX_UNIT_TREE_BYTES),
+                        "%s is deeper than 1 directories, left out of the dry run" % (unit_dir / "a" / "b"),
+                        "%s is past the first 2 files or %d bytes, left out of the dry run"
+                        % (unit_dir / "a" / "in.volume", quadlet.MAX_UNIT_TREE_BYTES)]
+
+
+@pytest.mark.parametrize("link", ["systemd", "containers"])
+def test_dry_run_refuses_a_unit_directory_behind_a_link(tmp_path, link):
+    """~/.config/containers/systemd (or a directory above it) linked elsewhere is not walked as root."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "systemd").mkdir(parents=True)
+    (elsewhere / "systemd" / "stolen.container").write_text(SECRET)
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    if link == "systemd":
+        (home / ".config" / "containers").mkdir()
+        (home / ".config" / "containers" / "systemd").symlink_to(elsewhere / "systemd")
+    else:
+        (home / ".config" / "containers").symlink_to(elsewhere)
+    host = FakeHost()
+    unit_dir = str(home / ".config" / "containers" / "systemd")
+    with pytest.raises(UnsafePathError, match="^%s: " % unit_dir):
+        quadlet.validate_dryrun(host, unit_dir, {"web.container": "new\n"}, user="web", generator="/q")
+    assert host.calls == []
+
+
 def test_validate_dryrun_reports_errors_and_other_units(tmp_path):
-    module = FakeModule((1, "---web.service---\n", STDERR))
-    error, warnings = quadlet.validate_dryrun(module, str(tmp_path / "missing"), {"web.container": "x"},
+    host = FakeHost((1, "---web.service---\n", STDERR))
+    error, warnings = quadlet.validate_dryrun(host, str(tmp_path / "missing"), {"web.container": "x"},
                                               generator="/q")
     assert error.startswith("converting \"web.container\": unsupported key 'Bogus'")
     assert "Loading source" not in error
     assert any("another unit" in w and "broken.container" in w for w in warnings)
     # Only other units fail: a warning, not an error.
-    module = FakeModule((1, "---web.service---\n", 'converting "broken.container": bad\n'))
-    error, warnings = quadlet.validate_dryrun(module, str(tmp_path), {"web.container": "x"}, generator="/q")
+    host = FakeHost((1, "---web.service---\n", 'converting "broken.container": bad\n'))
+    error, warnings = quadlet.validate_dryrun(host, str(tmp_path), {"web.container": "x"}, generator="/q")
     assert error is None and len(warnings) == 1
     # Failure that names no unit and generates nothing is still a failure.
-    module = FakeModule((1, "", "panic: boom\n"))
-    error, dummy = quadlet.validate_dryrun(module, str(tmp_path), {"web.container": "x"}, generator="/q")
+    host = FakeHost((1, "", "panic: boom\n"))
+    error, dummy = quadlet.validate_dryrun(host, str(tmp_path), {"web.container": "x"}, generator="/q")
     assert "rc=1" in error and "panic: boom" in error
 
 
 def test_find_generator_missing_names_podman_version(tmp_path):
-    class Module(FakeModule):
-        def get_bin_path(self, name, required=False):
+    class Podman43(FakeHost):
+        def which(self, name, required=False):
             return "/usr/bin/podman"
 
-    module = Module((0, "podman version 4.3.1\n", ""))
-    with pytest.raises(RuntimeError, match=r"Quadlet needs podman >= 4.4 \(Debian 13\); this host has podman "
+    host = Podman43((0, "podman version 4.3.1\n", ""))
+    with pytest.raises(HostStateError, match=r"Quadlet needs podman >= 4.4 \(Debian 13\); this host has podman "
                                            r"version 4.3.1"):
-        quadlet.find_generator(module, str(tmp_path / "quadlet"))
+        quadlet.find_generator(host, str(tmp_path / "quadlet"))
 
 
 # ------------------------------------------------------------ plan

@@ -118,3 +118,55 @@ def test_has_data(tmp_path):
     (tmp_path / "x.db").unlink()
     (tmp_path / "empty" / "f").write_text("1")
     assert service_data.has_data(service)
+
+
+# -- open_dir / lstat: root reaches a service's paths without following its links ------------
+
+
+def test_open_dir_refuses_a_link_in_a_directory_a_user_can_write(tmp_path):
+    from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    (elsewhere / "data").mkdir(parents=True)
+    os.chmod(str(home), 0o777)  # writable by others, as a service user's tree is by that user
+    os.symlink(str(elsewhere), str(home / "vol"))
+    with pytest.raises(UnsafePathError) as info:
+        service_data.open_dir(str(home / "vol" / "data"))
+    assert str(info.value).startswith("%s is a symbolic link" % (home / "vol"))
+    assert service_data.lstat(str(home / "vol")).st_mode & 0o170000 == 0o120000  # the link itself
+    with pytest.raises(UnsafePathError):
+        service_data.lstat(str(home / "vol" / "data"))
+    (home / "file").write_text("")
+    with pytest.raises(UnsafePathError) as info:
+        service_data.open_dir(str(home / "file" / "x"))
+    assert "file is not a directory" in str(info.value)
+    assert service_data.lstat(str(home / "missing" / "x")) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a directory only root can write needs root")
+def test_open_dir_follows_a_link_only_root_could_have_made(tmp_path):
+    root_only, target = tmp_path / "etc", tmp_path / "srv"
+    (target / "notes").mkdir(parents=True)
+    root_only.mkdir(mode=0o755)
+    os.chmod(str(root_only), 0o755)
+    os.symlink(str(target), str(root_only / "home"))  # /home -> /srv/home, the administrator's
+    fd = service_data.open_dir(str(root_only / "home" / "notes"))
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(str(target / "notes")))
+    finally:
+        os.close(fd)
+    from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
+    with pytest.raises(UnsafePathError):
+        service_data.open_dir(str(root_only / "home" / "notes"), follow_root_links=False)
+
+
+def test_open_dir_makes_missing_directories_with_make(tmp_path):
+    made = []
+
+    def make(parent_fd, name, path):
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        made.append(path)
+
+    fd = service_data.open_dir(str(tmp_path / "a" / "b"), make=make)
+    os.close(fd)
+    assert made == [str(tmp_path / "a"), str(tmp_path / "a" / "b")]

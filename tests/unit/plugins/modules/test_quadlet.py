@@ -168,6 +168,11 @@ def test_bad_input_fails_before_any_command(monkeypatch, host):
     for args, msg in [
         (dict(ARGS, options={"Image": "x", "PublishPort": ["1:1", "2:2\n"]}),
          "options.PublishPort[1]: value contains a newline"),
+        (dict(ARGS, options={"Image": "x", "Environment": {"FOO": "a\x1b[2J"}}),
+         "options.Environment.FOO: value contains the control character U+001B"),
+        (dict(ARGS, service={"TimeoutStartSec": "300\\  ", "ExecStartPre": "/bin/true"}),
+         "service.TimeoutStartSec: value ends with a backslash"),
+        (dict(ARGS, options={"Image": "x", "Volume": "/srv/%Q:/q"}), "options.Volume: %Q is not a systemd specifier"),
         (dict(ARGS, name="a/b"), "name: 'a/b' is not a valid unit name"),
         (dict(ARGS, user="nobody-here"), "user: nobody-here does not exist"),
         (dict(ARGS, manager_timeout=-1), "manager_timeout: -1 must be >= 0"),
@@ -238,3 +243,25 @@ def test_a_lost_daemon_reload_is_finished_on_the_next_run(monkeypatch, host):
     assert not failed and result["changed"]
     assert host.verbs() == ["show", "daemon-reload", "restart", "show"]
     assert "daemon-reload" in result["diff"][0]["after"]
+
+
+def test_a_link_on_the_way_to_the_users_unit_directory_is_refused(monkeypatch, host):
+    """~/.config -> /etc would have root read and write the system's units for the user."""
+    elsewhere = host.tmp / "elsewhere"
+    (elsewhere / "containers" / "systemd").mkdir(parents=True)
+    (elsewhere / "containers" / "systemd" / "web.container").write_text("[Container]\nImage=root's\n")
+    home = host.tmp / "home" / "web"
+    home.mkdir(parents=True)
+    (home / ".config").symlink_to(elsewhere)
+    for check_mode in (True, False):
+        failed, result = run_module(monkeypatch, quadlet, dict(ARGS, user="web", state="present"),
+                                    check_mode=check_mode, diff=True)
+        assert failed and "a symbolic link or a file is on the way" in result["msg"], result["msg"]
+        assert "root's" not in str(result)
+        # Removing it would have unlinked the file the link points at.
+        failed, result = run_module(monkeypatch, quadlet, {"name": "web", "user": "web", "state": "absent"},
+                                    check_mode=check_mode, diff=True)
+        assert failed and "a symbolic link or a file is on the way" in result["msg"], result["msg"]
+        assert "root's" not in str(result)
+    assert (elsewhere / "containers" / "systemd" / "web.container").read_text() == "[Container]\nImage=root's\n"
+    assert host.calls == []

@@ -6,6 +6,7 @@ here they are replaced by recorders so the orchestration is what is tested.
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_set, service_spec
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError
 from ansible_collections.selfhost.pi.plugins.modules import services
 
 from .helpers import run_module
@@ -38,10 +39,10 @@ class Recorder:
                 return {"changed": rec.user_changed.get(self.spec["name"], False), "uid": self.spec["uid"],
                         "diff": {"before": "", "after": "user\n"}}
 
-        def fake_quadlet(module, params):
-            rec.calls.append(("unit", params["name"], module.check_mode))
-            if not module.check_mode and params["name"] in rec.fail_unit:
-                module.fail_json(msg="systemctl start %s.service failed" % params["name"])
+        def fake_quadlet(host, params):  # quadlet.converge raises, as every module_utils does
+            rec.calls.append(("unit", params["name"], host.check_mode))
+            if not host.check_mode and params["name"] in rec.fail_unit:
+                raise CommandError("systemctl start %s.service failed" % params["name"])
             return {"changed": rec.unit_changed.get(params["name"], False), "path": "/x/%s" % params["name"],
                     "service": params["name"] + ".service", "diff": []}
 
