@@ -23,6 +23,7 @@ import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
     nginx, quadlet, quadlet_render, service_data, service_spec, tls)
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
@@ -49,6 +50,11 @@ def site_params(host, params, spec):
                 proxy_pass=service_spec.upstream(spec))
     if spec.get("client_max_body_size") is not None:
         site["client_max_body_size"] = str(spec["client_max_body_size"])
+    if spec.get("basic_auth"):  # the file itself is written by the service role (tasks/basic_auth.yml)
+        errors = tls.htpasswd_errors(spec["basic_auth"], "basic_auth")
+        if errors:
+            raise ValidationError("; ".join(errors))
+        site["auth_basic_user_file"] = "%s/%s" % (HTPASSWD_DIR, spec["name"])
     mode = tls.normalize_mode(spec.get("tls")) or params.get("tls_default") or "off"
     errors = tls.mode_errors(mode, "tls") or tls.domain_errors(mode, spec["domain"], "domain")
     if errors:

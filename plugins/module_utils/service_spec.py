@@ -49,6 +49,7 @@ SPEC_OPTIONS = dict(
     domain=dict(type="str"),
     tls=dict(type="raw"),
     client_max_body_size=dict(type="str"),
+    basic_auth=dict(type="str", no_log=True),
     upstream=dict(type="str"),
     container_options=dict(type="dict", default={}),
     service_options=dict(type="dict", default={}),

@@ -195,3 +195,24 @@ def site_options(mode, domain):
     if mode == "internal":
         options["ca_certificate"] = CA_CERTIFICATE
     return options
+
+
+HTPASSWD_LINE_RE = re.compile(r"^[^:\s#][^:\s]*:\S+$")
+
+
+def htpasswd_errors(content, field):
+    """Checks of htpasswd content (``user:hash`` lines, as ``htpasswd -nB USER`` prints them).
+
+    The messages name the line, never its content: it is a secret.
+    """
+    lines = [line.strip() for line in str(content or "").splitlines() if line.strip()]
+    if not lines:
+        return ["%s: no user:hash line" % field]
+    errors = []
+    for number, line in enumerate(lines, 1):
+        if not HTPASSWD_LINE_RE.match(line):
+            errors.append("%s: line %d is not user:hash (make one with htpasswd -nB USER)" % (field, number))
+        elif not line.split(":", 1)[1].startswith(("$2y$", "$2b$", "$2a$", "$y$", "$6$", "$5$", "$apr1$", "{SSHA}")):
+            errors.append("%s: line %d has a password that is not hashed with bcrypt ($2y$), yescrypt ($y$),"
+                          " SHA-crypt ($5$, $6$), $apr1$ or {SSHA}" % (field, number))
+    return errors

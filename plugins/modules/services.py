@@ -158,6 +158,13 @@ options:
       client_max_body_size:
         description: Largest request body of the site, nginx C(client_max_body_size) (C(10m) when unset; V(0) = no limit).
         type: str
+      basic_auth:
+        description:
+          - htpasswd content (C(user:hash) lines, hashed with bcrypt C($2y$), C($y$), C($5$), C($6$), C($apr1$) or
+            C({SSHA})) that every request to the site must match. The site gets nginx C(auth_basic "Restricted") and
+            C(auth_basic_user_file /etc/nginx/selfhost-htpasswd/NAME); this module does not write that file (the
+            C(selfhost.pi.service) role does, 0640 root:www-data). Never logged.
+        type: str
       upstream:
         description:
           - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of

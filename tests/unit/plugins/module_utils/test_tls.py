@@ -120,3 +120,13 @@ def test_site_options_per_mode():
 def test_regex_server_names_cannot_get_a_certificate():
     errors = tls.domain_errors("internal", "~^www\\.", "service_specs[0].tls")
     assert errors and errors[0].startswith("service_specs[0].tls:")
+
+
+def test_htpasswd_content_is_checked_without_showing_it():
+    assert tls.htpasswd_errors("alice:$2y$05$abcdefghijklmnopqrstuu1234567890123456789012345678901\n", "basic_auth") == []
+    errors = tls.htpasswd_errors("alice:hunter2\nbob\n", "service_specs[0].basic_auth")
+    assert errors == ["service_specs[0].basic_auth: line 1 has a password that is not hashed with bcrypt ($2y$),"
+                      " yescrypt ($y$), SHA-crypt ($5$, $6$), $apr1$ or {SSHA}",
+                      "service_specs[0].basic_auth: line 2 is not user:hash (make one with htpasswd -nB USER)"]
+    assert "hunter2" not in " ".join(errors)
+    assert tls.htpasswd_errors("", "basic_auth") == ["basic_auth: no user:hash line"]
