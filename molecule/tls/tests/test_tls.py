@@ -110,7 +110,7 @@ def test_the_blog_and_the_dns_01_service_answer_over_https(node):
 def test_internal_ca_certificate_validates_with_its_root(node):
     verify, facts, dummy = served_certificate(node, INTERNAL, CA_ROOT)
     assert verify == "0 (ok)" and "DNS:%s" % INTERNAL in facts
-    cmd = curl(node, "https://%s/" % INTERNAL, "--cacert", CA_ROOT)
+    cmd = curl(node, "https://%s/" % INTERNAL, "--cacert", CA_ROOT, "-u 'family:open sesame'")
     assert cmd.rc == 0 and "Hello from a rootless Quadlet service" in cmd.stdout, cmd.stderr
     sh(node, "openssl verify -CAfile %s /etc/selfhost-pi/tls/%s/fullchain.pem" % (CA_ROOT, INTERNAL))
     key = node.file("/etc/selfhost-pi/ca/ca.key")
@@ -118,6 +118,15 @@ def test_internal_ca_certificate_validates_with_its_root(node):
     # The root a device must trust, fetchable over plain HTTP from the LAN site.
     fetched = curl(node, "http://%s/.well-known/selfhost-pi-ca.crt" % INTERNAL).stdout
     assert fetched == node.file(CA_ROOT).content_string
+
+
+def test_basic_auth_in_front_of_a_service(node):
+    url = "https://%s/" % INTERNAL
+    assert status(node, url, "--cacert", CA_ROOT) == 401
+    assert status(node, url, "--cacert", CA_ROOT, "-u 'family:wrong'") == 401
+    assert status(node, url, "--cacert", CA_ROOT, "-u 'family:open sesame'") == 200
+    htpasswd = node.file("/etc/nginx/selfhost-htpasswd/nas")
+    assert (htpasswd.user, htpasswd.group, htpasswd.mode) == ("root", "www-data", 0o640)
 
 
 def test_http_redirects_to_https_except_the_challenge(node):
