@@ -244,7 +244,7 @@ def test_an_issuance_failure_leaves_nginx_serving(node, spec, run_playbook):
     late.pop("tls")
     result = run_playbook({"service_specs": specs + [late]})
     assert result.returncode == 0, result.stdout[-3000:]
-    output = " ".join(result.stdout.split())
+    output = " ".join((result.stdout + result.stderr).split())  # Ansible prints warnings on stderr
     assert "certificate not issued" in output and "late.tls.test" in output, output[-3000:]
     assert node.run("nginx -t").rc == 0
     site = node.file("/etc/nginx/sites-available/late.conf").content_string
