@@ -119,8 +119,8 @@ def acme_dns_errors(acme_dns, field="acme_dns"):
         errors.append("%s.key_secret: must be the base64 TSIG secret (as tsig-keygen prints it)" % field)
     algorithm = str(acme_dns.get("key_algorithm", "HMAC-SHA512")).upper()
     if algorithm not in TSIG_ALGORITHMS:
-        errors.append("%s.key_algorithm: %r is not one of %s" % (field, acme_dns.get("key_algorithm"),
-                                                                ", ".join(TSIG_ALGORITHMS)))
+        errors.append("%s.key_algorithm: %r is not one of %s"
+                      % (field, acme_dns.get("key_algorithm"), ", ".join(TSIG_ALGORITHMS)))
     port = acme_dns.get("port", 53)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         errors.append("%s.port: %r must be a port number 1-65535" % (field, port))
