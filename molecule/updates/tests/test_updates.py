@@ -126,7 +126,7 @@ def test_webhook_runs_unprivileged(node):
 
 def test_hooks_go_over_https(node):
     """Plain HTTP only redirects (and runs nothing); the hook site's certificate is the host CA's."""
-    code = node.run("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' -X POST -H 'Host: hooks.updates.test'"
+    code = node.run("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -X POST -H 'Host: hooks.updates.test'"
                     " --data '{}' http://127.0.0.1/hooks/blog").stdout
     assert code == "301 https://hooks.updates.test/hooks/blog", code
     verify = node.run("echo | openssl s_client -connect 127.0.0.1:443 -servername hooks.updates.test -CAfile %s 2>&1"
