@@ -55,3 +55,16 @@ BACKUP_CONFIG = ETC_DIR + "/backup.json"        # the one path selfhost-backup k
 BACKUP_COPY_TMP_DIR = "/var/tmp"                # the service user's private copy of a database, on disk
 RESTIC_WRAPPER = "/usr/local/sbin/selfhost-restic"  # restic with the host's repository and password files
 EX_NOINPUT = 66                 # sysexits.h: the copy step found no database there
+
+# -- HTTPS (issue 8) -----------------------------------------------------------
+TLS_MODES = ("acme", "acme-dns", "internal", "off")
+HTTPS_LISTEN = ("443 ssl", "[::]:443 ssl")      # listen values of a site's TLS server
+HSTS_MAX_AGE = 31536000                         # one year, in seconds (Strict-Transport-Security max-age)
+LETSENCRYPT_DIR = "/etc/letsencrypt"            # certbot's own layout: live/NAME/{fullchain,privkey}.pem
+ACME_WEBROOT = STATE_DIR + "/acme"              # certbot --webroot-path; nginx serves its .well-known/acme-challenge/
+ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+ACME_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
+ACME_DNS_CREDENTIALS = ETC_DIR + "/acme/rfc2136.ini"   # 0600 root: the TSIG secret for certbot-dns-rfc2136
+CA_DIR = ETC_DIR + "/ca"                        # the internal CA: ca.key (0600), ca.crt
+INTERNAL_TLS_DIR = ETC_DIR + "/tls"             # internal certificates: NAME/{fullchain,privkey}.pem
+HTPASSWD_DIR = "/etc/nginx/selfhost-htpasswd"    # basic auth: one htpasswd file per site, 0640 root:www-data

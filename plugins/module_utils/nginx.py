@@ -25,7 +25,7 @@ import binascii
 import os
 import re
 
-from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import HSTS_MAX_AGE, HTTPS_LISTEN, NGINX_LISTEN
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandError, HostStateError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
@@ -70,7 +70,33 @@ def site_argument_spec():
         location_directives=dict(type="list", elements="str", default=[]),
         access_log=dict(type="str"),
         reload=dict(type="bool", default=True),
+        certificate=dict(type="path"),
+        certificate_key=dict(type="path"),
+        https_listen=dict(type="list", elements="str", default=list(HTTPS_LISTEN)),
+        redirect=dict(type="bool", default=True),
+        hsts_max_age=dict(type="int", default=HSTS_MAX_AGE),
+        hsts_preload=dict(type="bool", default=False),
+        acme_challenge_root=dict(type="path"),
+        ca_certificate=dict(type="path"),
+        auth_basic_user_file=dict(type="path"),
+        auth_basic_realm=dict(type="str", default="Restricted"),
     )
+
+
+# Modern TLS for every HTTPS server (Mozilla's "intermediate" profile: TLS 1.2
+# and 1.3, forward-secret AEAD ciphers). No OCSP stapling: Let's Encrypt ended
+# its OCSP service in 2025, and an internal CA has none.
+TLS_DIRECTIVES = (
+    "ssl_protocols TLSv1.2 TLSv1.3;",
+    "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
+    "ssl_prefer_server_ciphers off;",
+    "ssl_session_cache shared:selfhost_tls:10m;",
+    "ssl_session_timeout 1d;",
+    "ssl_session_tickets off;",
+)
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
+CA_CERTIFICATE_PATH = "/.well-known/selfhost-pi-ca.crt"   # the internal CA's root, for devices to trust
 
 
 # --------------------------------------------------------------------------
@@ -277,7 +303,44 @@ def validate_site(params):
                       % access_log)
     _check_raw("directives", params.get("directives") or [], errors, 1)
     _check_raw("location_directives", params.get("location_directives") or [], errors, 2)
+    _check_tls(params, errors)
     return errors
+
+
+REALM_RE = re.compile(r'^[^"\\\x00-\x1f\x7f]+$')
+
+
+def _check_tls(params, errors):
+    """certificate, certificate_key, https_listen, hsts_max_age, acme_challenge_root, auth_basic_*."""
+    certificate, key = params.get("certificate"), params.get("certificate_key")
+    if bool(certificate) != bool(key):
+        errors.append("certificate, certificate_key: set both or neither")
+    for field in ("certificate", "certificate_key", "acme_challenge_root", "ca_certificate", "auth_basic_user_file"):
+        value = params.get(field)
+        if value is None:
+            continue
+        if not str(value).startswith("/"):
+            errors.append("%s: %r must be an absolute path" % (field, value))
+        elif not TOKEN_RE.match(str(value)):
+            errors.append("%s: %r must not contain spaces, quotes, ';', '{', '}', '#'" % (field, value))
+    if certificate:
+        listens = params.get("https_listen") or []
+        if not listens:
+            errors.append("https_listen: at least one address is required with a certificate")
+        for index, value in enumerate(listens):
+            words = (value or "").split()
+            if not PARAMS_RE.match((value or "").strip()) or "ssl" not in words:
+                errors.append("https_listen[%d]: %r is not an nginx listen value with 'ssl', such as '443 ssl'"
+                              % (index, value))
+    max_age = params.get("hsts_max_age", HSTS_MAX_AGE)
+    if max_age is not None and max_age < 0:
+        errors.append("hsts_max_age: %s must be 0 (no HSTS header) or more seconds" % max_age)
+    if params.get("hsts_preload") and (max_age or 0) < HSTS_MAX_AGE:
+        errors.append("hsts_preload: the preload list wants hsts_max_age of at least %d (one year)" % HSTS_MAX_AGE)
+    realm = params.get("auth_basic_realm")
+    if params.get("auth_basic_user_file") and realm is not None and not REALM_RE.match(str(realm)):
+        errors.append("auth_basic_realm: %r must be text without quotes, backslashes or control characters"
+                      % realm)
 
 
 # --------------------------------------------------------------------------
@@ -310,15 +373,51 @@ def _indent(text, level):
     return [pad + line.rstrip() if line.strip() else "" for line in text.strip().splitlines()]
 
 
-def render_site(params):
-    """The file content for a present site."""
-    lines = [HEADER.rstrip("\n"), "server {"]
-    lines += ["    listen %s;" % " ".join(value.split()) for value in params["listen"]]
-    lines.append("    server_name %s;" % " ".join(params["server_name"]))
+def tls_enabled(params):
+    """True when the site has a certificate to serve (both files named)."""
+    return bool(params.get("certificate") and params.get("certificate_key"))
+
+
+def without_missing_certificate(params, exists=os.path.exists):
+    """``params``, or a copy served over HTTP only when the certificate's files do not exist (yet).
+
+    Returns (params, warning). A site's configuration never names a certificate
+    nginx cannot load: nginx -t would refuse every site, not just this one.
+    """
+    if not tls_enabled(params):
+        return params, None
+    missing = [params[f] for f in ("certificate", "certificate_key") if not exists(params[f])]
+    if not missing:
+        return params, None
+    served = dict(params, certificate=None, certificate_key=None)
+    return served, ("%s: %s does not exist (yet), so the site is served over HTTP only until its certificate is"
+                    " issued" % (params.get("name"), " and ".join(missing)))
+
+
+def _challenge_location(params):
+    """The ACME challenge location and the CA's root certificate, both exempt from basic auth."""
+    lines = []
+    auth = ["        auth_basic off;"] if params.get("auth_basic_user_file") else []
+    root = params.get("acme_challenge_root")
+    if root:
+        # "^~": no regex location of `directives` takes the challenge path over.
+        lines += ["", "    location ^~ %s {" % ACME_CHALLENGE_PATH, "        root %s;" % root,
+                  "        default_type text/plain;"] + auth + ["    }"]
+    if params.get("ca_certificate"):
+        lines += ["", "    location = %s {" % CA_CERTIFICATE_PATH, "        alias %s;" % params["ca_certificate"],
+                  "        default_type application/x-x509-ca-cert;"] + auth + ["    }"]
+    return lines
+
+
+def _site_body(params, lines):
+    """The server's directives after its listen and server_name lines (what a plain HTTP site always had)."""
     lines.append("")
     lines.append("    client_max_body_size %s;" % params.get("client_max_body_size", "10m"))
     if params.get("access_log"):
         lines.append("    access_log %s;" % " ".join(params["access_log"].split()))
+    if params.get("auth_basic_user_file"):
+        lines.append('    auth_basic "%s";' % (params.get("auth_basic_realm") or "Restricted"))
+        lines.append("    auth_basic_user_file %s;" % params["auth_basic_user_file"])
     lines.append("")
     if params.get("root"):
         lines.append("    root %s;" % params["root"])
@@ -335,13 +434,54 @@ def render_site(params):
     for directive in params.get("directives") or []:
         lines.append("")
         lines += _indent(directive, 1)
+    lines += _challenge_location(params)
     lines.append("")
     lines.append("    location / {")
     for directive in location + list(params.get("location_directives") or []):
         lines += _indent(directive, 2)
     lines.append("    }")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _server_head(listens, params):
+    lines = ["server {"]
+    lines += ["    listen %s;" % " ".join(value.split()) for value in listens]
+    lines.append("    server_name %s;" % " ".join(params["server_name"]))
+    return lines
+
+
+def render_site(params):
+    """The file content for a present site.
+
+    Without a certificate: one server on ``listen`` (byte for byte what a
+    plain HTTP site always was, plus the ACME challenge location when
+    ``acme_challenge_root`` is set). With one: a server on ``listen`` that
+    answers the ACME challenge and redirects everything else to HTTPS (or
+    serves the site too, with ``redirect=false``), and the site's server on
+    ``https_listen`` with the certificate, modern TLS settings and HSTS.
+    """
+    lines = [HEADER.rstrip("\n")]
+    if not tls_enabled(params):
+        return "\n".join(_site_body(params, lines + _server_head(params["listen"], params))) + "\n"
+    if params.get("redirect", True):
+        lines += _server_head(params["listen"], params)
+        lines += _challenge_location(dict(params, auth_basic_user_file=None))
+        lines += ["", "    location / {", "        return 301 https://$host$request_uri;", "    }", "}"]
+    else:
+        lines = _site_body(params, lines + _server_head(params["listen"], params))
+    lines.append("")
+    lines += _server_head(params.get("https_listen") or list(HTTPS_LISTEN), params)
+    lines.append("")
+    lines.append("    ssl_certificate %s;" % params["certificate"])
+    lines.append("    ssl_certificate_key %s;" % params["certificate_key"])
+    lines += ["    " + directive for directive in TLS_DIRECTIVES]
+    max_age = params.get("hsts_max_age", HSTS_MAX_AGE)
+    if max_age:
+        value = "max-age=%d" % max_age + ("; includeSubDomains; preload" if params.get("hsts_preload") else "")
+        lines.append('    add_header Strict-Transport-Security "%s" always;' % value)
+    body = _site_body(dict(params, acme_challenge_root=None), [])
+    return "\n".join(lines + body) + "\n"
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import hashlib
 import os
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
-    nginx, service_data, service_spec, service_units, unit_set)
+    nginx, service_data, service_spec, service_units, tls, unit_set)
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
@@ -35,6 +36,42 @@ def file_digest(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def site_params(host, params, spec):
+    """The nginx_site parameters of a service's ``domain``: proxy, body size, HTTPS (module_utils/tls.py).
+
+    A certificate whose files do not exist yet leaves the site on HTTP, with a
+    warning. Raises ValidationError naming the spec's fields.
+    """
+    site = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
+    site.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
+                proxy_pass=service_spec.upstream(spec))
+    if spec.get("client_max_body_size") is not None:
+        site["client_max_body_size"] = str(spec["client_max_body_size"])
+    if spec.get("basic_auth"):  # the file itself is written by the service role (tasks/basic_auth.yml)
+        errors = tls.htpasswd_errors(spec["basic_auth"], "basic_auth")
+        if errors:
+            raise ValidationError("; ".join(errors))
+        site["auth_basic_user_file"] = "%s/%s" % (HTPASSWD_DIR, spec["name"])
+    mode = tls.normalize_mode(spec.get("tls")) or params.get("tls_default") or "off"
+    errors = tls.mode_errors(mode, "tls") or tls.domain_errors(mode, spec["domain"], "domain")
+    if errors:
+        raise ValidationError("; ".join(errors))
+    site.update(tls.site_options(mode, spec["domain"]))
+    for key in ("https_listen", "hsts_max_age", "hsts_preload"):
+        if params.get(key) is not None:
+            site[key] = params[key]
+    errors = nginx.validate_site(site)
+    if errors:  # name the spec's fields, not the site's
+        renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
+        for old, new in renamed.items():
+            errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
+        raise ValidationError("; ".join(errors))
+    served, warning = nginx.without_missing_certificate(site)
+    if warning:
+        host.warn("services: %s" % warning)
+    return served
 
 
 class Service(object):
@@ -78,16 +115,7 @@ class Service(object):
         self.content = self.units[0]["content"]
         self.site = None
         if spec.get("domain"):
-            site_params = dict((key, opt.get("default")) for key, opt in nginx.site_argument_spec().items())
-            site_params.update(name=spec["name"], server_name=[spec["domain"]], listen=params["nginx_listen"],
-                               proxy_pass=service_spec.upstream(spec))
-            errors = nginx.validate_site(site_params)
-            if errors:  # name the spec's fields, not the site's
-                renamed = {"server_name[0]": "domain", "proxy_pass": "upstream", "listen": "nginx_listen"}
-                for old, new in renamed.items():
-                    errors = [e.replace(old + ":", new + ":", 1) if e.startswith(old + ":") else e for e in errors]
-                raise ValidationError("; ".join(errors))
-            self.site = nginx.Site(spec["name"], nginx.render_site(site_params))
+            self.site = nginx.Site(spec["name"], nginx.render_site(site_params(host, params, spec)))
         volumes = list(spec.get("volumes") or [])
         for member in spec.get("containers") or []:
             volumes += member.get("volumes") or []

@@ -160,6 +160,73 @@ options:
       - With V(false) the validated files are in place and the next reload picks them up.
     type: bool
     default: true
+  certificate:
+    description:
+      - Certificate chain (leaf first, for example certbot's C(/etc/letsencrypt/live/NAME/fullchain.pem)) of an HTTPS
+        server. Maps to nginx C(ssl_certificate), see U(https://nginx.org/en/docs/http/ngx_http_ssl_module.html#ssl_certificate).
+      - With it (and O(certificate_key)) the file holds two servers; one on O(listen) that answers the ACME challenge
+        path and redirects the rest to HTTPS (O(redirect)), and the site itself on O(https_listen) with TLS 1.2 and 1.3
+        only (C(ssl_protocols TLSv1.2 TLSv1.3)), forward-secret AEAD C(ssl_ciphers), C(ssl_session_cache
+        shared:selfhost_tls:10m), C(ssl_session_tickets off) and no OCSP stapling (Let's Encrypt ended OCSP in 2025).
+      - When the file or O(certificate_key) does not exist (yet), the site is written as a plain HTTP site on O(listen)
+        (with the challenge location of O(acme_challenge_root)) and a warning says so; nginx never refers to a
+        certificate it cannot load. Run the module again once the certificate is issued.
+    type: path
+  certificate_key:
+    description:
+      - Private key of O(certificate). Maps to nginx C(ssl_certificate_key). Set both or neither.
+    type: path
+  https_listen:
+    description:
+      - C(listen) values of the HTTPS server, each with C(ssl). Maps to nginx C(listen). Only used with O(certificate).
+    type: list
+    elements: str
+    default: ["443 ssl", "[::]:443 ssl"]
+  redirect:
+    description:
+      - With O(certificate), the server on O(listen) answers C(return 301 https://$host$request_uri;) for everything
+        but the ACME challenge path. V(false) serves the site on O(listen) as well (plain HTTP).
+    type: bool
+    default: true
+  hsts_max_age:
+    description:
+      - Seconds browsers remember to use HTTPS only, sent by the HTTPS server as
+        C(add_header Strict-Transport-Security "max-age=N" always;) (nginx C(add_header), RFC 6797). V(0) sends no
+        header. Only used with O(certificate).
+      - nginx drops server-level C(add_header) lines in a location that has C(add_header) of its own; repeat the
+        header there if O(location_directives) add headers.
+    type: int
+    default: 31536000
+  hsts_preload:
+    description:
+      - Add C(; includeSubDomains; preload) to the HSTS header (for the browsers' preload list; it covers every
+        subdomain and is hard to undo). Needs O(hsts_max_age) of a year or more.
+    type: bool
+    default: false
+  acme_challenge_root:
+    description:
+      - Directory whose C(.well-known/acme-challenge/) files (certbot C(--webroot-path)) the server on O(listen)
+        serves, as C(location ^~ /.well-known/acme-challenge/ { root PATH; }), exempt from the redirect and from basic
+        auth, so HTTP-01 validations and renewals work while the site is up.
+    type: path
+  ca_certificate:
+    description:
+      - A CA's root certificate (PEM) served at C(/.well-known/selfhost-pi-ca.crt) by the site's servers (nginx
+        C(location =) with C(alias)), exempt from the redirect and basic auth, so a device can fetch the root it must
+        trust before it trusts the site (the C(selfhost.pi.tls) role's internal CA). The file must be readable by nginx's
+        workers.
+    type: path
+  auth_basic_user_file:
+    description:
+      - An htpasswd file (C(user:hash) lines; nginx reads C(crypt(3)) hashes such as C($6$), C($5$), C($y$)) that every
+        request to the site must match. Maps to nginx C(auth_basic_user_file) with C(auth_basic "REALM"), see
+        U(https://nginx.org/en/docs/http/ngx_http_auth_basic_module.html). For apps without a login of their own.
+        The file must be readable by nginx's workers (C(www-data)).
+    type: path
+  auth_basic_realm:
+    description: The realm shown by browsers, nginx C(auth_basic "REALM"). Only used with O(auth_basic_user_file).
+    type: str
+    default: Restricted
 attributes:
   check_mode:
     support: full
@@ -220,15 +287,23 @@ EXAMPLES = r"""
       X-Request-Id: $request_id
     access_log: /var/log/nginx/app.access.log
 
-- name: HTTPS with certificates managed elsewhere
+- name: HTTPS with a certbot certificate, HTTP redirected, renewals through the webroot
   selfhost.pi.nginx_site:
     name: cloud
     server_name: [cloud.example.org]
-    listen: ["443 ssl", "[::]:443 ssl"]
     proxy_pass: http://127.0.0.1:8082
-    directives:
-      - ssl_certificate /etc/letsencrypt/live/cloud.example.org/fullchain.pem;
-      - ssl_certificate_key /etc/letsencrypt/live/cloud.example.org/privkey.pem;
+    certificate: /etc/letsencrypt/live/cloud.example.org/fullchain.pem
+    certificate_key: /etc/letsencrypt/live/cloud.example.org/privkey.pem
+    acme_challenge_root: /var/lib/selfhost-pi/acme
+    hsts_max_age: 63072000
+
+- name: An app without a login of its own, behind basic auth
+  selfhost.pi.nginx_site:
+    name: admin
+    server_name: [admin.example.org]
+    proxy_pass: http://127.0.0.1:8083
+    auth_basic_user_file: /etc/nginx/selfhost-htpasswd/admin
+    auth_basic_realm: Admin
 
 - name: Remove a site
   selfhost.pi.nginx_site:
@@ -252,6 +327,12 @@ content:
   returned: state=present
   type: str
   sample: "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\nserver {\n    listen 80;\n..."
+tls:
+  description: Whether the site was written with its HTTPS server (V(false) without O(certificate), or while the
+    certificate's files do not exist yet).
+  returned: always
+  type: bool
+  sample: true
 reloaded:
   description: Whether nginx was reloaded. V(false) when nothing changed, in check mode, with O(reload=false), or when
     nginx is not running.
@@ -296,7 +377,10 @@ def run(host, params, diff=False):
     errors = nginx_utils.validate_site(params)
     if errors:
         raise ValidationError("; ".join(errors))
-    content = nginx_utils.render_site(params) if params["state"] == "present" else None
+    served, warning = nginx_utils.without_missing_certificate(params)
+    if warning and params["state"] == "present":
+        host.warn(warning)
+    content = nginx_utils.render_site(served) if params["state"] == "present" else None
     site = nginx_utils.Site(params["name"], content)
     result = dict(changed=site.changed, path=site.path, enabled_path=site.enabled_path)
     if content is not None:
@@ -305,6 +389,7 @@ def run(host, params, diff=False):
             host.warn("root: %s does not exist (yet); nginx answers 404 until it does" % params["root"])
     if site.changed and diff:
         result["diff"] = site.diff()
+    result["tls"] = content is not None and nginx_utils.tls_enabled(served)
     result.update(nginx_utils.apply_sites(host, [site], reload=params["reload"]))
     return result
 

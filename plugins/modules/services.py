@@ -150,6 +150,27 @@ options:
       domain:
         description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
         type: str
+      tls:
+        description:
+          - HTTPS of the site (see the C(selfhost.pi.tls) role); V(acme) and V(acme-dns) use certbot's
+            C(/etc/letsencrypt/live/DOMAIN/fullchain.pem) and C(privkey.pem), V(internal) the host CA's
+            C(/etc/selfhost-pi/tls/DOMAIN/), V(off) plain HTTP. Default O(tls_default).
+          - Maps to nginx C(ssl_certificate) and C(ssl_certificate_key) in a server on O(https_listen), HTTP redirected
+            (C(return 301)) except the ACME challenge path, and C(Strict-Transport-Security) (O(hsts_max_age)).
+          - While the certificate's files do not exist (not issued yet) the site is written on HTTP only, with a
+            warning; nginx never refers to a missing certificate.
+          - One of V(acme), V(acme-dns), V(internal), V(off) (an unquoted YAML C(off), read as false, means V(off)).
+        type: raw
+      client_max_body_size:
+        description: Largest request body of the site, nginx C(client_max_body_size) (C(10m) when unset; V(0) = no limit).
+        type: str
+      basic_auth:
+        description:
+          - htpasswd content (C(user:hash) lines, hashed with bcrypt C($2y$), C($y$), C($5$), C($6$), C($apr1$) or
+            C({SSHA})) that every request to the site must match. The site gets nginx C(auth_basic "Restricted") and
+            C(auth_basic_user_file /etc/nginx/selfhost-htpasswd/NAME); this module does not write that file (the
+            C(selfhost.pi.service) role does, 0640 root:www-data). Never logged.
+        type: str
       upstream:
         description:
           - URL nginx proxies to (nginx C(proxy_pass)). Default C(http://127.0.0.1:PORT), PORT being the host port of
@@ -371,6 +392,24 @@ options:
     description: Seconds to wait for a user's systemd manager after linger is enabled.
     type: int
     default: 30
+  tls_default:
+    description: The O(services[].tls) of a service that sets none.
+    type: str
+    default: "off"
+    choices: [acme, acme-dns, internal, "off"]
+  https_listen:
+    description: nginx C(listen) values of the services' HTTPS servers.
+    type: list
+    elements: str
+    default: ["443 ssl", "[::]:443 ssl"]
+  hsts_max_age:
+    description: C(Strict-Transport-Security) max-age in seconds of the HTTPS sites (nginx C(add_header)); V(0) sends none.
+    type: int
+    default: 31536000
+  hsts_preload:
+    description: Add C(includeSubDomains; preload) to the HSTS header.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -498,7 +537,7 @@ nginx_reloaded:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
-from ansible_collections.selfhost.pi.plugins.module_utils.constants import NGINX_LISTEN
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import HSTS_MAX_AGE, HTTPS_LISTEN, NGINX_LISTEN, TLS_MODES
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
@@ -512,6 +551,10 @@ def main():
             default_service_options=dict(type="dict", default={"Restart": "always", "TimeoutStartSec": 300}),
             nginx_listen=dict(type="list", elements="str", default=list(NGINX_LISTEN)),
             manager_timeout=dict(type="int", default=30),
+            tls_default=dict(type="str", default="off", choices=list(TLS_MODES)),
+            https_listen=dict(type="list", elements="str", default=list(HTTPS_LISTEN)),
+            hsts_max_age=dict(type="int", default=HSTS_MAX_AGE),
+            hsts_preload=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

@@ -2,12 +2,15 @@
 """Test helper on the host: POST signed hook requests through nginx, print one status per request.
 
 send-hook.py HOOK SECRET BODY [--style github|gitea|forgejo|none|wrong] [--count N] [--host NAME]
-N requests go out in parallel (a burst).
+             [--url https://NAME --cafile ROOT.pem]
+N requests go out in parallel (a burst). With an https:// URL the server's certificate is checked
+against --cafile (the name must resolve on the host, e.g. through /etc/hosts).
 """
 import argparse
 import concurrent.futures
 import hashlib
 import hmac
+import ssl
 import urllib.error
 import urllib.request
 
@@ -19,7 +22,9 @@ parser.add_argument("--style", default="github")
 parser.add_argument("--count", type=int, default=1)
 parser.add_argument("--host", default="hooks.updates.test")
 parser.add_argument("--url", default="http://127.0.0.1")
+parser.add_argument("--cafile")
 args = parser.parse_args()
+context = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
 body = args.body.encode()
 digest = hmac.new(args.secret.encode(), body, hashlib.sha256).hexdigest()
 headers = {"Content-Type": "application/json", "Host": args.host}
@@ -36,7 +41,7 @@ elif args.style == "wrong":
 def send(_):
     req = urllib.request.Request("%s/hooks/%s" % (args.url, args.hook), data=body, headers=headers, method="POST")
     try:
-        return urllib.request.urlopen(req, timeout=30).status
+        return urllib.request.urlopen(req, timeout=30, context=context).status
     except urllib.error.HTTPError as err:
         return err.code
 

@@ -28,6 +28,8 @@ REQUESTS = "/var/lib/selfhost-pi/requests"
 BUILD = "selfhost-blog-build.service"
 UPDATE = "selfhost-update-app.service"
 APP_CONFIG = "/etc/selfhost-pi/updates/app.json"
+HOOKS_URL = "https://hooks.updates.test"   # webhook_tls: internal; /etc/hosts points the name at the host
+CA_ROOT = "/etc/selfhost-pi/ca/ca.crt"
 
 
 def wait(what, check, timeout=120, step=0.5):
@@ -57,7 +59,8 @@ def journal(node, unit, since):
 
 
 def hook(node, hook_id, secret, body, style="github", count=1):
-    out = sh(node, "send-hook %s %s '%s' --style %s --count %d" % (hook_id, secret, body, style, count))
+    out = sh(node, "send-hook %s %s '%s' --style %s --count %d --url %s --cafile %s"
+             % (hook_id, secret, body, style, count, HOOKS_URL, CA_ROOT))
     return [int(line) for line in out.split()]
 
 
@@ -119,6 +122,16 @@ def test_webhook_runs_unprivileged(node):
     assert (hooks.user, hooks.group, hooks.mode) == ("root", "webhook", 0o640)
     ids = [h["id"] for h in json.loads(hooks.content_string)]
     assert sorted(ids) == ["blog", "update-app"]
+
+
+def test_hooks_go_over_https(node):
+    """Plain HTTP only redirects (and runs nothing); the hook site's certificate is the host CA's."""
+    code = node.run("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -X POST -H 'Host: hooks.updates.test'"
+                    " --data '{}' http://127.0.0.1/hooks/blog").stdout
+    assert code == "301 https://hooks.updates.test/hooks/blog", code
+    verify = node.run("echo | openssl s_client -connect 127.0.0.1:443 -servername hooks.updates.test -CAfile %s 2>&1"
+                      % CA_ROOT).stdout
+    assert "Verify return code: 0 (ok)" in verify, verify
 
 
 def test_bad_signatures_get_403_and_run_nothing(node):

@@ -333,3 +333,95 @@ def test_nginx_errors_drop_log_prefix():
             "nginx: configuration file /etc/nginx/nginx.conf test failed\n")
     assert nginx_utils.nginx_errors(text) == ('nginx: [emerg] unknown directive "x" in /etc/nginx/sites-enabled/a.conf:21;'
                                               " nginx: configuration file /etc/nginx/nginx.conf test failed")
+
+
+# -- HTTPS (issue 8) ------------------------------------------------------------
+def make_certificate(directory, name):
+    """A self-signed certificate and key made by the real openssl, for nginx -t to load."""
+    import shutil
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed here")
+    cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=" + name, "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def test_tls_site_has_a_redirecting_http_server_and_passes_nginx_t(monkeypatch, host, tmp_path):
+    cert, key = make_certificate(str(tmp_path), "app.test")
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, certificate=cert, certificate_key=key,
+                                         acme_challenge_root="/var/lib/selfhost-pi/acme"))
+    assert not failed and result["changed"] and result["tls"], result
+    content = result["content"]
+    http, https = content.split("\n\nserver {\n")
+    assert "listen 80;" in http and "return 301 https://$host$request_uri;" in http
+    assert "location ^~ /.well-known/acme-challenge/ {\n        root /var/lib/selfhost-pi/acme;" in http
+    assert "proxy_pass" not in http
+    assert "    listen 443 ssl;\n    listen [::]:443 ssl;\n" in https
+    assert "ssl_certificate %s;" % cert in https and "ssl_certificate_key %s;" % key in https
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in https and "ssl_stapling" not in content
+    assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in https
+    assert "proxy_pass http://127.0.0.1:8080;" in https
+    assert "nginx -t" in host.verbs() and "systemctl reload nginx.service" in host.verbs()
+
+
+def test_a_missing_certificate_keeps_the_site_on_http_with_a_warning(monkeypatch, host, tmp_path):
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+    missing = str(tmp_path / "live" / "app.test")
+    failed, result = run_module(monkeypatch, nginx_site, dict(PROXY, certificate=missing + "/fullchain.pem",
+                                         certificate_key=missing + "/privkey.pem",
+                                         acme_challenge_root="/var/lib/selfhost-pi/acme"))
+    assert result["changed"] and not result["tls"], result
+    assert "ssl_certificate" not in result["content"] and "listen 443" not in result["content"]
+    assert "location ^~ /.well-known/acme-challenge/" in result["content"]
+    assert "proxy_pass http://127.0.0.1:8080;" in result["content"]
+    assert any("does not exist (yet)" in w for w in warnings), warnings
+
+
+def test_plain_http_sites_render_as_before():
+    params = dict((key, opt.get("default")) for key, opt in nginx_utils.site_argument_spec().items())
+    params.update(PROXY)
+    assert nginx_utils.render_site(params) == (
+        "# Managed by selfhost.pi.nginx_site; local edits are overwritten.\n"
+        "server {\n    listen 80;\n    listen [::]:80;\n    server_name app.test;\n\n"
+        "    client_max_body_size 10m;\n\n    proxy_http_version 1.1;\n"
+        "    proxy_set_header Host $host;\n    proxy_set_header X-Real-IP $remote_addr;\n"
+        "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "    proxy_set_header X-Forwarded-Proto $scheme;\n    proxy_set_header X-Forwarded-Host $host;\n"
+        "    proxy_connect_timeout 5s;\n    proxy_read_timeout 60s;\n    proxy_send_timeout 60s;\n\n"
+        "    location / {\n        proxy_pass http://127.0.0.1:8080;\n    }\n}\n")
+
+
+def test_basic_auth_hsts_preload_and_the_ca_file_pass_nginx_t(monkeypatch, host, tmp_path):
+    cert, key = make_certificate(str(tmp_path), "blog.test")
+    users = tmp_path / "htpasswd"
+    users.write_text("alice:$6$saltsalt$abc\n")
+    failed, result = run_module(monkeypatch, nginx_site, dict(STATIC, certificate=cert, certificate_key=key, redirect=False,
+                                         hsts_max_age=63072000, hsts_preload=True, ca_certificate=cert,
+                                         acme_challenge_root="/var/lib/selfhost-pi/acme",
+                                         auth_basic_user_file=str(users), auth_basic_realm="Family only"))
+    assert not failed, result
+    content = result["content"]
+    assert 'max-age=63072000; includeSubDomains; preload" always;' in content
+    assert content.count('auth_basic "Family only";') == 2  # both servers: redirect=false serves HTTP too
+    assert content.count("auth_basic off;") == 3  # challenge and CA file on HTTP, CA file on HTTPS
+    assert "location = /.well-known/selfhost-pi-ca.crt {\n        alias %s;" % cert in content
+
+
+@pytest.mark.parametrize("params,message", [
+    (dict(certificate="/etc/x.pem"), "certificate, certificate_key: set both or neither"),
+    (dict(certificate="x.pem", certificate_key="/k"), "certificate: 'x.pem' must be an absolute path"),
+    (dict(certificate="/c", certificate_key="/k", https_listen=["443"]), "https_listen[0]: '443' is not an nginx"),
+    (dict(hsts_max_age=-1), "hsts_max_age: -1 must be 0"),
+    (dict(hsts_preload=True, hsts_max_age=300), "hsts_preload: the preload list wants hsts_max_age"),
+    (dict(auth_basic_user_file="/u", auth_basic_realm='say "hi"'), "auth_basic_realm:"),
+    (dict(acme_challenge_root="/srv/acme root"), "acme_challenge_root: '/srv/acme root' must not contain"),
+])
+def test_bad_tls_options_name_the_field(params, message):
+    full = dict((key, opt.get("default")) for key, opt in nginx_utils.site_argument_spec().items())
+    full.update(PROXY)
+    full.update(params)
+    errors = nginx_utils.validate_site(full)
+    assert len(errors) == 1 and errors[0].startswith(message), errors
