@@ -27,6 +27,11 @@ For each service:
    left out) and of the staged copies, tagged ``selfhost-pi`` and
    ``service:NAME``.
 
+Then the host's own state (``host_state`` in the config: the certificates,
+the ACME account, the internal CA, all in root-only directories) is backed up
+as one snapshot per entry, tagged ``selfhost-pi`` and ``host-state:NAME``, so a
+rebuilt host gets them back before the ``tls`` role would ask a CA again.
+
 Then ``restic forget --prune`` applies the retention policy. A failing service
 does not stop the others; :meth:`Backup.run` returns 1 naming them, so the unit
 fails and ``systemctl --failed`` and the journal show it.
@@ -50,13 +55,15 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nofollow
-from ansible_collections.selfhost.pi.plugins.module_utils.constants import EX_NOINPUT
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
+    EX_NOINPUT, HOST_STATE_TAG_PREFIX, SERVICE_TAG_PREFIX)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, HostStateError, SelfhostError, UnsafePathError)
 from ansible_collections.selfhost.pi.plugins.module_utils.host import BASE_ENV, RUNUSER, as_user_argv, user_runtime_dir
 
 CONFIG_KEYS = ("host", "restic", "staging", "side_files", "tmp_dir", "python_lib", "retry_lock", "retention",
                "services")
+OPTIONAL_CONFIG_KEYS = ("host_state",)  # absent from a config written before it existed
 
 
 def load_config(path):
@@ -169,6 +176,13 @@ class Backup(object):
             except (SelfhostError, OSError) as exc:
                 self.log("%s: backup FAILED: %s" % (service["name"], exc))
                 failed.append(service["name"])
+        for entry in self.config.get("host_state") or []:
+            self.log("== host state %s" % entry["name"])
+            try:
+                self.host_state(entry)
+            except (SelfhostError, OSError) as exc:
+                self.log("host state %s: backup FAILED: %s" % (entry["name"], exc))
+                failed.append("host state %s" % entry["name"])
         try:
             self.forget()
         except (SelfhostError, OSError) as exc:
@@ -207,10 +221,29 @@ class Backup(object):
             else:
                 paths.append(path)
         argv = [config["restic"], "backup", "--host", config["host"], "--tag", "selfhost-pi",
-                "--tag", "service:" + name, "--retry-lock", config["retry_lock"]]
+                "--tag", SERVICE_TAG_PREFIX + name, "--retry-lock", config["retry_lock"]]
         for pattern in excludes:
             argv += ["--exclude", pattern]
         self._run(argv + paths + [staging])
+
+    def host_state(self, entry):
+        """One snapshot of root's own directories (``entry``: name, paths); none when no path exists yet."""
+        paths = []
+        for path in entry["paths"]:
+            st = nofollow.lstat(path)
+            if st is None:
+                self.log("host state %s: %s does not exist; not in this snapshot" % (entry["name"], path))
+                continue
+            # Only root's own trees: what a user could change is a service's data, backed up as such.
+            if st.st_uid != 0 or stat.S_IMODE(st.st_mode) & 0o022:
+                raise UnsafePathError("%s is not a directory only root can write (owner %d, mode %04o)"
+                                      % (path, st.st_uid, stat.S_IMODE(st.st_mode)), path=path)
+            paths.append(path)
+        if not paths:
+            return
+        self._run([self.config["restic"], "backup", "--host", self.config["host"], "--tag", "selfhost-pi",
+                   "--tag", HOST_STATE_TAG_PREFIX + entry["name"], "--retry-lock", self.config["retry_lock"]]
+                  + paths)
 
     def stage_sqlite(self, service, db, dest):
         """Copy ``db`` to ``dest`` (in root's staging tree) as the service user; keep its owner and mode."""

@@ -43,6 +43,8 @@ SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 RESTIC_RC_NO_REPOSITORY = 10    # restic 0.17+: the repository does not exist
 RESTIC_RC_WRONG_PASSWORD = 12   # restic 0.17+: the password does not open it
 RC_TIMEOUT = 124                # timeout(1): the command did not end in time
+SERVICE_TAG_PREFIX = "service:"         # a service's snapshots: tag service:NAME
+HOST_STATE_TAG_PREFIX = "host-state:"   # the host's own state (certificates, the CA): tag host-state:NAME
 
 # -- Quadlet (podman-systemd.unit(5)) -------------------------------------------
 QUADLET_SYSTEM_DIR = "/etc/containers/systemd"          # rootful units

@@ -46,12 +46,13 @@ import time
 
 from ansible_collections.selfhost.pi.plugins.module_utils import nofollow, service_data
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
-    RC_TIMEOUT, RESTIC_RC_NO_REPOSITORY, RESTIC_RC_WRONG_PASSWORD, SQLITE_SIDE_FILES)
+    HOST_STATE_TAG_PREFIX, PROTECTED_PATHS, RC_TIMEOUT, RESTIC_RC_NO_REPOSITORY, RESTIC_RC_WRONG_PASSWORD, SERVICE_TAG_PREFIX,
+    SQLITE_SIDE_FILES)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
 
-TAG_PREFIX = "service:"
+TAG_PREFIX = SERVICE_TAG_PREFIX
 # Actions after which the service's data differs from before (a failed restore may have moved some paths).
 CHANGED_ACTIONS = ("restored", "replaced", "failed")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a shell variable name (\Z: no trailing newline)
@@ -112,9 +113,9 @@ class Restic(object):
             raise ResticError(describe_restic_error(rc, err or out), cmd=[self.command] + list(args), rc=rc)
         return out
 
-    def snapshots(self, host, service, snapshot="latest"):
-        """The snapshots of ``service`` (newest last), or the one named by ``snapshot``."""
-        args = ["snapshots", "--json", "--tag", TAG_PREFIX + service]
+    def snapshots(self, host, service, snapshot="latest", tag=None):
+        """The snapshots of ``service`` (tag ``service:NAME``, or ``tag``; newest last), or the one named by ``snapshot``."""
+        args = ["snapshots", "--json", "--tag", tag or TAG_PREFIX + service]
         if host:
             args += ["--host", host]
         if snapshot != "latest":
@@ -246,12 +247,13 @@ def _make_recorded(tmp_fd):
 class ServiceRestore(object):
     """One service: its data on the host, the snapshot to restore, and how."""
 
-    def __init__(self, host, restic, params, service):
+    def __init__(self, host, restic, params, service, tag=None):
         self.host = host
         self.restic = restic
         self.params = params
         self.service = service
         self.name = service["name"]
+        self.tag = tag  # None: service:NAME
         self.action = None
         self.snapshot = None
         self.restored = []
@@ -272,7 +274,7 @@ class ServiceRestore(object):
         if mode == "missing" and service_data.has_data(self.service):
             self.action = "kept"
             return
-        snapshots = self.restic.snapshots(self.params["host"], self.name, self.params["snapshot"])
+        snapshots = self.restic.snapshots(self.params["host"], self.name, self.params["snapshot"], tag=self.tag)
         if not snapshots:
             if self.params["snapshot"] != "latest":
                 raise RestoreError("snapshot %s is not a snapshot of service %s%s" % (
@@ -445,8 +447,40 @@ class ServiceRestore(object):
             path, self.snapshot.get("short_id", self.snapshot["id"]), self.snapshot.get("time", "?"),
             ", the current data set aside" if self.action == "replaced" and service_data.present(path) else "")
             for path, dummy in self.targets)
-        return dict(before_header="%s data" % self.name, after_header="%s data" % self.name,
+        label = "host state %s" % self.name if self.tag else "%s data" % self.name
+        return dict(before_header=label, after_header=label,
                     before=before, after=after)
+
+
+def host_state_restore(host, restic, params, entry, field):
+    """A ServiceRestore of the host's own state ``entry`` (name, paths), and the errors of its fields.
+
+    Host state lives in root-only directories (``/etc/letsencrypt``, the
+    internal CA); it comes back only on a host that has none of it
+    (mode ``missing``): a host's current certificates are never replaced.
+    """
+    errors = []
+    name = entry.get("name") or ""
+    if not ENV_NAME_RE.match(name.replace("-", "_")):
+        errors.append("%s.name: %r is not a name (letters, digits, _ and -)" % (field, name))
+    paths = []
+    for index, path in enumerate(entry.get("paths") or []):
+        where = "%s.paths[%d]" % (field, index)
+        normal = posixpath.normpath(path) if isinstance(path, str) else ""
+        if not path.startswith("/") or normal != path.rstrip("/") or normal in PROTECTED_PATHS:
+            errors.append("%s: %r is not an absolute, normalized path of its own (not a system directory)"
+                          % (where, path))
+        elif normal == "/home" or normal.startswith("/home/"):
+            errors.append("%s: %s is in a home directory; a service's data is declared in its spec" % (where, path))
+        else:
+            paths.append(normal)
+    if not paths and not errors:
+        errors.append("%s.paths: no paths: nothing to restore" % field)
+    if params["mode"] != "missing":
+        errors.append("%s: host state comes back only with mode=missing (a rebuilt host)" % field)
+    state = ServiceRestore(host, restic, params, dict(name=name, uid=0, home="/", paths=paths, sqlite=[]),
+                           tag=HOST_STATE_TAG_PREFIX + name)
+    return state, errors
 
 
 def converge(host, params, diff=False):
@@ -475,20 +509,25 @@ def converge(host, params, diff=False):
         services.append(ServiceRestore(host, restic, params, service))
     if params["snapshot"] != "latest" and len(params["services"]) != 1:
         errors.append("snapshot: a snapshot ID names the data of one service; give exactly one service")
+    states = []
+    for index, entry in enumerate(params.get("host_state") or []):
+        state, entry_errors = host_state_restore(host, restic, params, entry, "host_state[%d]" % index)
+        errors += entry_errors
+        states.append(state)
     if errors:
         raise ValidationError("nothing was changed: %s" % "; ".join(errors), errors=errors)
-    for svc in services:
+    for svc in services + states:
         try:
             svc.plan()
         except SelfhostError as exc:
             raise RestoreError("nothing was changed: %s: %s" % (svc.name, exc))
     failures = []
-    if not host.check_mode and any(svc.to_apply for svc in services):
+    if not host.check_mode and any(svc.to_apply for svc in services + states):
         workdir = params["work_dir"]
         if not os.path.isdir(workdir):
             os.makedirs(workdir, 0o700)
         os.chmod(workdir, 0o700)
-        for svc in services:
+        for svc in states + services:
             if not svc.to_apply:
                 continue
             try:
@@ -497,7 +536,9 @@ def converge(host, params, diff=False):
                 failures.append("%s: %s" % (svc.name, exc))
                 svc.action = "failed"
     results = [svc.result() for svc in services]
-    result = dict(changed=any(entry["changed"] for entry in results), services=results)
+    state_results = [svc.result() for svc in states]
+    result = dict(changed=any(entry["changed"] for entry in results + state_results), services=results,
+                  host_state=state_results)
     if diff:
-        result["diff"] = [svc.planned_diff for svc in services if svc.planned_diff]
+        result["diff"] = [svc.planned_diff for svc in states + services if svc.planned_diff]
     return result, failures

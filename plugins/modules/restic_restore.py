@@ -71,6 +71,28 @@ options:
         type: list
         elements: str
         default: []
+  host_state:
+    description:
+      - The host's own state kept in root-only directories, each entry backed up by C(selfhost-backup) as a snapshot
+        tagged C(host-state:NAME) (the backup role's O(host_state) list: the C(tls) entry holds C(/etc/letsencrypt),
+        the ACME account and certificates, and the internal CA in C(/etc/selfhost-pi/ca) and C(/etc/selfhost-pi/tls)).
+      - An entry comes back only when none of its paths holds anything on the host (O(mode=missing) only), so a
+        rebuilt host gets its certificates and CA back before the C(tls) role would ask a CA again, and a host's
+        current certificates are never replaced.
+      - Paths are absolute, not a system directory such as C(/etc) itself, and not under C(/home).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the entry; its snapshots carry the tag C(host-state:NAME).
+        type: str
+        required: true
+      paths:
+        description: Absolute paths of root-only directories or files.
+        type: list
+        elements: path
+        required: true
   mode:
     description:
       - C(missing) restores only services without data on the host; C(replace) replaces the data of every listed
@@ -112,7 +134,8 @@ notes:
   - Errors it raises, each naming the field or the service, before any change unless said otherwise
     - C(services[i].paths[j]) / C(services[i].sqlite[j]) not a path of one service (a system directory, the home
     itself, the staging directory); C(services[i]) without paths or databases; a name listed twice;
-    C(snapshot) an ID with more than one service; a wrong password (restic exit code 12); a missing repository (exit
+    C(snapshot) an ID with more than one service; C(host_state[i].paths[j]) not absolute, a system directory or
+    under C(/home), C(host_state) with O(mode=replace); a wrong password (restic exit code 12); a missing repository (exit
     code 10); an unreachable repository (restic's own message); an unknown snapshot; in C(replace) mode a service
     without any snapshot; after changes started, a service whose restore failed (among others, C(PATH is a symbolic
     link ...) for a link on the way) is named and the others go on.
@@ -129,6 +152,14 @@ EXAMPLES = r"""
 - name: Bring data back before the services start (a rebuilt host)
   selfhost.pi.restic_restore:
     services: "{{ service_specs | selfhost.pi.backup_plan('restore') }}"
+    host: "{{ inventory_hostname }}"
+
+- name: Certificates and the internal CA back on a rebuilt host, before the tls role runs
+  selfhost.pi.restic_restore:
+    services: []
+    host_state:
+      - name: tls
+        paths: [/etc/letsencrypt, /etc/selfhost-pi/ca, /etc/selfhost-pi/tls]
     host: "{{ inventory_hostname }}"
 
 - name: Replace notes' data with a chosen snapshot
@@ -191,6 +222,21 @@ services:
       set_aside: []
       owners: {/home/notes/data: "2201:2201", /home/notes/data/notes.db: "2201:2201"}
       missing_in_snapshot: []
+host_state:
+  description: One result per O(host_state) entry, with the same keys as RV(services).
+  type: list
+  elements: dict
+  returned: always
+  sample:
+    - name: tls
+      action: restored
+      changed: true
+      snapshot: 9c1e0a7d2f0b4c3e8a5d6f7e1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e
+      snapshot_time: "2026-11-22T03:12:11.02+00:00"
+      restored: [/etc/letsencrypt, /etc/selfhost-pi/ca]
+      set_aside: []
+      owners: {/etc/letsencrypt: "0:0", /etc/selfhost-pi/ca: "0:0"}
+      missing_in_snapshot: [/etc/selfhost-pi/tls]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -209,6 +255,10 @@ def main():
                 uid=dict(type="int", required=True),
                 paths=dict(type="list", elements="str", default=[]),
                 sqlite=dict(type="list", elements="str", default=[]),
+            )),
+            host_state=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                paths=dict(type="list", elements="path", required=True),
             )),
             mode=dict(type="str", choices=["missing", "replace"], default="missing"),
             snapshot=dict(type="str", default="latest"),

@@ -24,7 +24,9 @@ import tempfile
 import pytest
 import yaml
 
-from ansible_collections.selfhost.pi.plugins.module_utils import backup, constants
+from ansible_collections.selfhost.pi.plugins.module_utils import backup, constants, restore
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
+from ansible_collections.selfhost.pi.plugins.module_utils.host import ProcessHost
 
 from ...restic_repo import Repo, repo_template  # noqa: F401 (a fixture)  pylint: disable=unused-import
 
@@ -229,6 +231,87 @@ def test_a_config_of_the_previous_version_names_what_is_missing(tmp_path):
     assert str(info.value) == "%s: no side_files, tmp_dir, python_lib; run the selfhost.pi.backup role again" % path
 
 
+# -- the host's own state: certificates and the internal CA (issue 8) ------------------------------
+
+
+def tls_state(world):
+    """A certbot tree and an internal CA as root keeps them; (entry, {path: content})."""
+    live = world.mkdir("etc", "letsencrypt", "live", "blog.example.org")
+    ca = world.mkdir("etc", "selfhost-pi", "ca", mode=0o700)
+    files = {os.path.join(live, "privkey.pem"): "KEY", os.path.join(ca, "ca.key"): "CA KEY"}
+    for path, content in files.items():
+        with open(path, "w") as handle:
+            handle.write(content)
+        os.chmod(path, 0o600)
+    entry = dict(name="tls", paths=[os.path.join(world.base, "etc", "letsencrypt"), ca,
+                                    os.path.join(world.base, "etc", "selfhost-pi", "tls")])
+    return entry, files
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="host state is root's own (as on the host)")
+def test_host_state_is_backed_up_and_comes_back_only_on_a_host_without_it(world, monkeypatch, capsys):
+    entry, files = tls_state(world)
+    rc, out = world.run(monkeypatch, capsys, host_state=[entry])
+    assert rc == 0, out
+    assert "host state tls: %s does not exist; not in this snapshot" % entry["paths"][2] in out
+    (snap,) = world.repo.snapshots("--tag", "host-state:tls")
+    assert sorted(snap["tags"]) == ["host-state:tls", "selfhost-pi"] and snap["hostname"] == "pi"
+    params = dict(services=[], host_state=[entry], mode="missing", snapshot="latest", host="pi",
+                  restic=world.repo.wrapper, work_dir=os.path.join(world.base, "restore"))
+    # A host that has its certificates keeps them.
+    result, failures = restore.converge(ProcessHost(), params)
+    assert not failures and not result["changed"] and result["host_state"][0]["action"] == "kept"
+    # A rebuilt host (none of the paths) gets them back, with their modes, before certbot runs.
+    shutil.rmtree(entry["paths"][0])
+    shutil.rmtree(entry["paths"][1])
+    result, failures = restore.converge(ProcessHost(), params, diff=True)
+    assert not failures and result["changed"], result
+    (state,) = result["host_state"]
+    assert state["action"] == "restored" and state["restored"] == entry["paths"][:2]
+    assert state["missing_in_snapshot"] == [entry["paths"][2]]
+    assert result["diff"][0]["before_header"] == "host state tls"
+    for path, content in files.items():
+        with open(path) as handle:
+            assert handle.read() == content
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(entry["paths"][1]).st_mode) == 0o700
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="host state is root's own (as on the host)")
+def test_host_state_a_user_can_write_is_not_backed_up(world, monkeypatch, capsys):
+    entry, dummy = tls_state(world)
+    world.own(entry["paths"][0])  # /etc/letsencrypt given to a service user
+    rc, out = world.run(monkeypatch, capsys, host_state=[entry])
+    assert rc == 1
+    assert "host state tls: backup FAILED: %s is not a directory only root can write (owner %d" % (
+        entry["paths"][0], world.uid) in out
+    assert out.rstrip().endswith("FAILED: host state tls")
+    assert world.repo.snapshots("--tag", "host-state:tls") == []
+
+
+@pytest.mark.parametrize("entry,message", [
+    (dict(name="tls", paths=["etc/letsencrypt"]), "host_state[0].paths[0]: 'etc/letsencrypt' is not an absolute"),
+    (dict(name="tls", paths=["/etc"]), "host_state[0].paths[0]: '/etc' is not an absolute"),
+    (dict(name="tls", paths=["/home/notes/certs"]), "host_state[0].paths[0]: /home/notes/certs is in a home"),
+    (dict(name="tls", paths=[]), "host_state[0].paths: no paths"),
+    (dict(name="t ls", paths=["/etc/letsencrypt"]), "host_state[0].name: 't ls' is not a name"),
+])
+def test_bad_host_state_fails_naming_the_field(entry, message):
+    params = dict(services=[], host_state=[entry], mode="missing", snapshot="latest", host="pi",
+                  restic="/nonexistent/restic", work_dir="/nonexistent")
+    with pytest.raises(ValidationError) as info:
+        restore.converge(ProcessHost(), params)
+    assert message in str(info.value) and str(info.value).startswith("nothing was changed: ")
+
+
+def test_host_state_is_not_replaced_on_request():
+    params = dict(services=[], host_state=[dict(name="tls", paths=["/etc/letsencrypt"])], mode="replace",
+                  snapshot="latest", host="pi", restic="/nonexistent/restic", work_dir="/nonexistent")
+    with pytest.raises(ValidationError) as info:
+        restore.converge(ProcessHost(), params)
+    assert "host_state[0]: host state comes back only with mode=missing" in str(info.value)
+
+
 # -- root never trusts what the service user controls (issue 12, finding 1) -----------------------
 
 
@@ -353,7 +436,7 @@ def test_the_role_writes_the_constants_into_the_config():
     assert values["__backup_python_lib"] == constants.PYTHON_LIB_DIR
     assert values["__backup_tmp_dir"] == constants.BACKUP_COPY_TMP_DIR
     assert values["__backup_restic"] == constants.RESTIC_WRAPPER
-    assert sorted(values["__backup_config"]) == sorted(backup.CONFIG_KEYS)
+    assert sorted(values["__backup_config"]) == sorted(backup.CONFIG_KEYS + backup.OPTIONAL_CONFIG_KEYS)
     with open(PROGRAM) as handle:
         assert 'CONFIG = "%s"' % constants.BACKUP_CONFIG in handle.read()
 
