@@ -12,7 +12,10 @@ import time
 from conftest import DISK, HOST, PROJECT, fetch, run_playbook
 
 NOTES = "notes.dr.test"
-DOMAINS = ("blog.dr.test", NOTES, "greeter.dr.test")
+GREETER = "greeter.dr.test"  # tls: internal
+DOMAINS = ("blog.dr.test", NOTES, GREETER)
+CA_CERT = "/etc/selfhost-pi/ca/ca.crt"
+GREETER_CERT = "/etc/selfhost-pi/tls/%s/fullchain.pem" % GREETER
 VOLUMES = "/home/%s/.local/share/containers/storage/volumes/%s/_data"
 DATA_PATHS = ["/home/notes/dumps", VOLUMES % ("notes", "notes-data"), VOLUMES % ("notes", "notes-state"),
               VOLUMES % ("greeter", "greeter-data")]
@@ -73,6 +76,19 @@ def data_inventory(node):
     return json.loads(sh(node, "python3 -c %s " + " ".join(["%s"] * len(DATA_PATHS)), INVENTORY_SCRIPT, *DATA_PATHS))
 
 
+def answers(node, domain):
+    """The site's status: over HTTPS, trusting only the host's CA, for the internal-TLS site; else over HTTP."""
+    if domain != GREETER:
+        return fetch(node, domain)[0]
+    cmd = node.run("curl -sS -o /dev/null -w '%%{http_code}' --max-time 10 --cacert %s --resolve %s:443:127.0.0.1 "
+                   "https://%s/", CA_CERT, GREETER, GREETER)
+    return int(cmd.stdout) if cmd.rc == 0 and cmd.stdout.isdigit() else 0
+
+
+def fingerprint(node, path):
+    return sh(node, "openssl x509 -noout -fingerprint -sha256 -in %s", path).strip()
+
+
 def backup(node):
     cmd = node.run("systemctl start selfhost-backup.service")
     return cmd.rc
@@ -92,7 +108,7 @@ def test_repository_initialized_and_timers_running(node):
     assert node.file("/etc/selfhost-pi/restic").mode == 0o700
     # No data and no snapshot yet: the first converge restored nothing, the services run.
     for domain in DOMAINS:
-        assert fetch(node, domain)[0] == 200, domain
+        assert answers(node, domain) == 200, domain
 
 
 def test_wrong_password_or_unreachable_repository_changes_nothing(node):
@@ -177,7 +193,9 @@ def test_last_backup_of_host_a(node, record):
     dump = json.loads(sh(node, "cat /home/notes/dumps/notes.json"))  # the service's own dump, via pre_backup
     assert dump == record["rows"]
     snapshots = json.loads(sh(node, "selfhost-restic snapshots --json"))
-    assert {tag for snap in snapshots for tag in snap["tags"]} >= {"service:notes", "service:greeter", "selfhost-pi"}
+    assert {tag for snap in snapshots for tag in snap["tags"]} >= {
+        "service:notes", "service:greeter", "host-state:tls", "selfhost-pi"}
+    record["ca"], record["greeter_cert"] = fingerprint(node, CA_CERT), fingerprint(node, GREETER_CERT)
 
 
 def test_rebuild_on_a_fresh_host(node, record):
@@ -194,7 +212,7 @@ def test_rebuild_on_a_fresh_host(node, record):
     answering = {}
     while len(answering) < len(DOMAINS) and time.time() - started < converged + 120:
         for domain in DOMAINS:
-            if domain not in answering and fetch(node, domain)[0] == 200:
+            if domain not in answering and answers(node, domain) == 200:
                 answering[domain] = time.time() - started
         time.sleep(0.2)
     assert len(answering) == len(DOMAINS), answering
@@ -217,6 +235,15 @@ def test_no_data_lost(node, record):
     assert node.file(VOLUMES % ("greeter", "greeter-data")).uid == 2702
     volumes = node.run("runuser -u notes -- env XDG_RUNTIME_DIR=/run/user/2701 podman volume ls -q").stdout.split()
     assert sorted(volumes) == ["notes-data", "notes-state"]  # podman adopted the restored volumes
+
+
+def test_the_ca_and_certificates_came_back(node, record):
+    # Restored before the tls role ran: the same CA (devices that trust it keep trusting the host) and the
+    # same certificate, not a new one; over HTTPS with that CA (the loop above) the site answered.
+    assert fingerprint(node, CA_CERT) == record["ca"]
+    assert fingerprint(node, GREETER_CERT) == record["greeter_cert"]
+    key = node.file("/etc/selfhost-pi/ca/ca.key")
+    assert (key.uid, key.gid, key.mode) == (0, 0, 0o600)
 
 
 def test_a_host_with_data_is_never_overwritten(node):
