@@ -4,9 +4,13 @@
 """The one systemctl/journalctl helper, for the system manager or one user's manager.
 
 ``Systemctl(host)`` talks to the system manager. ``Systemctl(host, user="web")``
-talks to that user's manager as root, with ``systemctl --user -M web@ ...``; that
-works once the user's manager runs (linger enabled) and its bus socket
-``/run/user/UID/bus`` exists. ``journalctl --user -M`` does not work for that
+talks to that user's manager: root runs ``systemctl --user ...`` as the user
+(``runuser -u web -- env XDG_RUNTIME_DIR=/run/user/UID ...``), which works
+once the user's manager runs (linger enabled) and its bus socket
+``/run/user/UID/bus`` exists. Messages name the equivalent command a person
+types as root, ``systemctl --user -M web@ ...``; the modules do not run that
+form because each call goes through a PAM session that ``systemd-run`` opens
+for it (about ten times slower: a converge asks every service's manager). ``journalctl --user -M`` does not work for that
 (it needs systemd-machined), so ``journal_tail`` reads the system journal with
 ``_SYSTEMD_USER_UNIT=``/``USER_UNIT=`` matches on the user's UID instead.
 
@@ -76,7 +80,7 @@ class Systemctl(object):
             time.sleep(0.2)
 
     def command(self, *args):
-        """The systemctl argv for ``args`` in this scope."""
+        """The systemctl argv for ``args`` in this scope, as a person runs it as root (for messages)."""
         return [self.systemctl] + self.scope_args + list(args)
 
     def run(self, *args, **kwargs):
@@ -85,7 +89,12 @@ class Systemctl(object):
         With ``check=True`` (the default) a non-zero rc raises CommandError.
         """
         check = kwargs.pop("check", True)
-        return self.host.run(self.command(*args), check=check)
+        if self.user is None:
+            return self.host.run(self.command(*args), check=check)
+        env = {"XDG_RUNTIME_DIR": os.path.dirname(self.bus_path),
+               "DBUS_SESSION_BUS_ADDRESS": "unix:path=%s" % self.bus_path}
+        return self.host.run_as(self.user, [self.systemctl, "--user"] + list(args), cwd="/", env=env, check=check,
+                                what=" ".join(self.command(*args)))
 
     def is_active(self, unit):
         """The unit's ActiveState: active, inactive, failed, activating, deactivating, ..."""

@@ -23,7 +23,8 @@ description:
     An invalid unit is refused and the installed one, and its running service, stay untouched.
     A valid one is renamed into place atomically.
   - Then runs C(systemctl daemon-reload) in the unit's scope (only when the file changed) and brings the
-    generated service to I(state). For a user's unit, systemd is driven as root with C(systemctl --user -M USER@).
+    generated service to I(state). For a user's unit, root runs C(systemctl --user) as that user (C(runuser -u USER),
+    C(XDG_RUNTIME_DIR=/run/user/UID)); a person does the same as root with C(systemctl --user -M USER@).
   - This is a custom module because C(ansible.builtin.template) + C(ansible.builtin.systemd_service) cannot
     validate a unit with the generator together with its sibling units, cannot reach a user's manager without
     C(become_user) and a login session, and cannot restart only when the unit changed in one idempotent step;

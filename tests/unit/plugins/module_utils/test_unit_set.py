@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.selfhost.pi.plugins.module_utils import quadlet, service_units, systemd, unit_set
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
+from ...argv import unwrap
 
 Pw = collections.namedtuple("Pw", "pw_name pw_uid pw_gid pw_dir")
 PARAMS = {"default_service_options": {"Restart": "always", "TimeoutStartSec": 300}}
@@ -53,6 +54,7 @@ class FakeHost(Host):
         return out
 
     def _run(self, argv, data=None, cwd=None, env=None):
+        argv = unwrap(argv)
         self.calls.append(list(argv))
         if os.path.basename(argv[0]) == "quadlet":
             self.dryrun_units.append(sorted(os.listdir(env["QUADLET_UNIT_DIRS"])))

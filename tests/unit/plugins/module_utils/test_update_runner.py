@@ -19,6 +19,8 @@ from ansible_collections.selfhost.pi.plugins.module_utils import update_runner
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     HostStateError, UnsafePathError, ValidationError)
 
+from ...argv import unwrap
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 PROGRAM = os.path.join(ROOT, "roles", "service", "files", "selfhost-update")
 SUN_0400 = datetime.datetime(2026, 11, 22, 4, 0)   # a Sunday
@@ -309,7 +311,7 @@ class PodHost(FakeHost):
 
     def _run(self, argv, data=None, cwd=None, env=None):
         self.calls.append({"argv": argv, "cwd": cwd, "env": env})
-        args = [a for a in argv if a not in ("--user", "-M") and not a.endswith("@")]
+        args = [a for a in unwrap(argv) if a not in ("--user", "-M") and not a.endswith("@")]
         if "podman" in argv and "ps" in argv:
             return 0, ("app-infra 1111 localhost/podman-pause:5.4\napp-db 2222 localhost/valkey:1\n"
                        "app-web 3333 localhost/board:1\n"), ""

@@ -22,6 +22,7 @@ from ansible_collections.selfhost.pi.plugins.module_utils import restore, servic
 from ansible_collections.selfhost.pi.plugins.modules import restic_restore
 
 from ...restic_repo import repo, repo_template  # noqa: F401 (fixtures)  pylint: disable=unused-import
+from ...argv import runuser_user, unwrap
 from .helpers import run_module
 
 SYSTEMCTL = "/usr/bin/systemctl"
@@ -47,6 +48,10 @@ class Host(object):
         host = self
 
         def run_command(module, args, **kwargs):
+            user = runuser_user(args)
+            args = unwrap(args)
+            if args[0] == SYSTEMCTL and "--user" in args:  # root runs a user's systemctl as that user
+                args = [args[0], "--as", user or "notes"] + args[1:]
             host.calls.append(list(args))
             if args[0] == SYSTEMCTL:
                 return host.systemctl(args)
@@ -355,9 +360,9 @@ def test_replace_stops_and_starts_a_running_unit(monkeypatch, host):
     host.on_stop = lambda: at_stop.append(sorted(os.listdir(data)))
     failed, result = run_module(monkeypatch, restic_restore, args(host, svc(paths=[data]), mode="replace"))
     assert not failed and result["services"][0]["action"] == "replaced"
-    assert host.systemctl_calls() == [["--user", "-M", "notes@", "is-active", "notes.service"],
-                                      ["--user", "-M", "notes@", "stop", "notes.service"],
-                                      ["--user", "-M", "notes@", "start", "notes.service"]]
+    assert host.systemctl_calls() == [["--as", "notes", "--user", "is-active", "notes.service"],
+                                      ["--as", "notes", "--user", "stop", "notes.service"],
+                                      ["--as", "notes", "--user", "start", "notes.service"]]
     assert at_stop == [["current.txt"]]  # stopped before its data was touched
     assert os.listdir(data) == ["snap.txt"]
 
