@@ -80,8 +80,13 @@ unit: deps collection
 bench-updates: deps collection
 	tests/bench/update-hook.sh
 
+## Every scenario, in two lanes that run side by side (tests/molecule-lanes.sh);
+## a scenario missing from the lanes fails the run.
+MOLECULE_LANE_1 := default pods tls
+MOLECULE_LANE_2 := updates ssh disaster-recovery
 molecule: deps collection images
-	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) $(BIN)/molecule test --all
+	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) MOLECULE=$(BIN)/molecule \
+	  tests/molecule-lanes.sh "$(MOLECULE_LANE_1)" "$(MOLECULE_LANE_2)"
 
 ## One scenario, e.g. `make molecule-ssh`.
 molecule-%: deps collection images
