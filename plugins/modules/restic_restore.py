@@ -74,7 +74,7 @@ options:
   host_state:
     description:
       - The host's own state kept in root-only directories, each entry backed up by C(selfhost-backup) as a snapshot
-        tagged C(host-state:NAME) (the backup role's O(host_state) list: the C(tls) entry holds C(/etc/letsencrypt),
+        tagged C(host-state:NAME) (the backup role's C(backup_host_state) list, whose C(tls) entry holds C(/etc/letsencrypt),
         the ACME account and certificates, and the internal CA in C(/etc/selfhost-pi/ca) and C(/etc/selfhost-pi/tls)).
       - An entry comes back only when none of its paths holds anything on the host (O(mode=missing) only), so a
         rebuilt host gets its certificates and CA back before the C(tls) role would ask a CA again, and a host's
