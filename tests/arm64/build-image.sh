@@ -33,33 +33,87 @@ if [ -f "$dir/complete" ]; then
 fi
 
 mirror=http://deb.debian.org/debian
-base_packages=systemd,systemd-sysv,dbus,libpam-systemd,python3,python3-apt,sudo,openssh-server,iproute2,ca-certificates,systemd-resolved,linux-image-arm64,busybox-static
-heavy_packages=podman,crun,catatonit,nginx,hugo,git,passt,uidmap,nftables,dbus-user-session
+# debootstrap's own resolver installs these (the x86 test host's set); with
+# many more it fails ordering dependencies (libsystemd-shared), so the rest
+# goes through apt in the chroot, in one run.
+base_packages=systemd,systemd-sysv,dbus,python3,sudo,openssh-server,iproute2,ca-certificates
+more_packages="linux-image-arm64 systemd-resolved libpam-systemd python3-apt busybox-static"
+more_packages="$more_packages podman crun catatonit nginx hugo git passt uidmap nftables dbus-user-session"
 
 for tool in debootstrap qemu-aarch64-static update-binfmts mkfs.ext4 ssh-keygen; do
   command -v "$tool" >/dev/null || { echo "build-image.sh: $tool is missing (make smoke-arm64 installs it)" >&2; exit 1; }
 done
 # arm64 binaries run through qemu-user: binfmt_misc must be mounted and the
-# handler enabled (flag F: it works inside the chroot).
-if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
-  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-fi
-[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
+# handler enabled (flags PF, as update-binfmts registers it: it works inside
+# the chroot). binfmt_misc is one for the whole machine: a privileged
+# container booting systemd (other test hosts on the same machine) runs
+# systemd-binfmt, which removes every handler. A watchdog puts ours back
+# within a tenth of a second; an emulated program started in that gap fails,
+# so each stage below is retried.
+binfmt=/proc/sys/fs/binfmt_misc
+[ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+[ -e "$binfmt/qemu-aarch64" ] || update-binfmts --enable qemu-aarch64
+interpreter=$(awk '/^interpreter/{print $2}' "$binfmt/qemu-aarch64")
+handler=':qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+handler+=':\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+handler+=":$interpreter:PF"
+keep_binfmt() {
+  while sleep 0.1; do
+    if [ ! -e "$binfmt/qemu-aarch64" ]; then
+      echo "$handler" >"$binfmt/register" 2>/dev/null \
+        && printf '%s binfmt handler removed by someone else, registered again\n' "$(date -u +%H:%M:%S)" >&2
+    fi
+  done
+}
+keep_binfmt &
+watchdog=$!
 
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
 cleanup() {
-  for m in proc sys dev/pts dev; do umount "$work/rootfs/$m" 2>/dev/null || true; done
-  rm -rf "$work"
+  kill "$watchdog" 2>/dev/null || true
+  umount "$work/rootfs/proc" 2>/dev/null || true
+  # Never into a file system still mounted in the chroot.
+  rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 rootfs="$work/rootfs"
 step() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 step "debootstrap trixie arm64 (emulated maintainer scripts: slow)"
-debootstrap --arch=arm64 --variant=minbase --include="$base_packages,$heavy_packages" \
-  trixie "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 40 "$work/debootstrap.log" >&2; cp "$work/debootstrap.log" "$cache/debootstrap-failed.log"; exit 1; }
+for attempt in 1 2 3 4; do
+  rm -rf --one-file-system "$rootfs"
+  if debootstrap --arch=arm64 --variant=minbase --include="$base_packages" \
+    trixie "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1; then
+    break
+  fi
+  cat "$rootfs/debootstrap/debootstrap.log" >>"$work/debootstrap.log" 2>/dev/null || true
+  umount "$rootfs/proc" "$rootfs/sys" 2>/dev/null || true
+  cp "$work/debootstrap.log" "$cache/build-failed.log"
+  grep -m3 'Exec format error' "$work/debootstrap.log" >&2 || true
+  [ "$attempt" -lt 4 ] || { tail -n 40 "$work/debootstrap.log" >&2; exit 1; }
+  step "debootstrap failed (attempt $attempt), again"
+done
+
+step "apt-get install (emulated): kernel, podman, nginx, hugo, ..."
+# No service starts in the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+mount -t proc proc "$rootfs/proc"
+# shellcheck disable=SC2086 # one word per package
+for attempt in 1 2 3 4 5; do
+  # shellcheck disable=SC2086 # one word per package
+  if chroot "$rootfs" sh -c "export DEBIAN_FRONTEND=noninteractive; dpkg --configure -a && apt-get update -qq \
+      && apt-get install -y -q --no-install-recommends $more_packages" >>"$work/apt.log" 2>&1; then
+    break
+  fi
+  cp "$work/apt.log" "$cache/build-failed.log"
+  grep -m3 'Exec format error' "$work/apt.log" >&2 || true
+  [ "$attempt" -lt 5 ] || { tail -n 40 "$work/apt.log" >&2; exit 1; }
+  step "apt-get failed (attempt $attempt), again"
+done
+umount "$rootfs/proc"
+rm -f "$rootfs/usr/sbin/policy-rc.d"
 
 step "system configuration, admin user and keys"
 echo selfhost-arm64 >"$rootfs/etc/hostname"
@@ -104,7 +158,6 @@ cp "$rootfs/etc/ssh/ssh_host_ed25519_key.pub" "$work/out/"
 install -m 0600 "$work/id_ed25519" "$work/out/id_ed25519"
 install -m 0644 "$work/id_ed25519.pub" "$work/out/id_ed25519.pub"
 mkfs.ext4 -q -F -L selfhost-root -d "$rootfs" "$work/out/disk.img" 10G
-for m in proc sys dev/pts dev; do umount "$rootfs/$m" 2>/dev/null || true; done
 date -u +%FT%TZ >"$work/out/complete"
 chmod 0700 "$work/out"
 rm -rf "$dir"
