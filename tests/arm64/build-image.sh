@@ -147,7 +147,11 @@ ssh-keygen -q -t ecdsa -N "" -C root@selfhost-arm64 -f "$rootfs/etc/ssh/ssh_host
 chroot "$rootfs" systemctl disable nginx.service >/dev/null 2>&1 || true
 # The HTTPS proxy's CA of these machines, as tests/host/build-image.sh does.
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/usr/local/share/ca-certificates/controller-bundle.crt" 2>/dev/null || true
+# Like a flashed image some time after it was made: no package lists, and
+# nothing that tells apt (or Ansible's cache_valid_time) they are fresh.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+rm -f "$rootfs/var/lib/apt/periodic/update-success-stamp"
+touch -d @0 "$rootfs/var/lib/apt/lists"
 
 step "kernel, initramfs and disk image"
 mkdir -p "$work/out"
