@@ -163,7 +163,8 @@ end "$result"
 begin "checks"
 # Through nginx on the guest, by host name (the blog's title, the service's page).
 http_check() {
-  ssh_guest_stdin python3 - "$1" "$2" <<'PY'
+  # ssh hands the guest's shell one command line: quote the arguments for it.
+  ssh_guest_stdin python3 - "$(printf '%q' "$1")" "$(printf '%q' "$2")" <<'PY'
 import sys, time, urllib.error, urllib.request
 host, expect = sys.argv[1], sys.argv[2]
 for attempt in range(12):
