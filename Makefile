@@ -95,6 +95,12 @@ molecule-%: deps collection images
 bench: deps collection
 	tests/bench/run.sh
 
+## The Pi's architecture: site.yml over SSH on an emulated Debian 13 arm64 host (qemu-system-aarch64,
+## a disk image cached by its build script's hash). Slow (tens of minutes), so not part of `make test`.
+.PHONY: smoke-arm64
+smoke-arm64: deps collection
+	tests/arm64/smoke.sh
+
 ## Backup time and repository size for a generated data set (1 GiB by default).
 bench-backup: deps collection
 	tests/bench/backup.sh
