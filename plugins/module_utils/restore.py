@@ -56,6 +56,7 @@ TAG_PREFIX = SERVICE_TAG_PREFIX
 # Actions after which the service's data differs from before (a failed restore may have moved some paths).
 CHANGED_ACTIONS = ("restored", "replaced", "failed")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a shell variable name (\Z: no trailing newline)
+HOST_STATE_NAME_RE = re.compile(r"[A-Za-z_-][A-Za-z0-9_-]*\Z")  # the NAME of a host-state:NAME tag
 # Set from the repository and password options; not from the extra environment.
 RESERVED_ENV = ("RESTIC_REPOSITORY", "RESTIC_REPOSITORY_FILE", "RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE",
                 "RESTIC_PASSWORD_COMMAND")
@@ -461,7 +462,7 @@ def host_state_restore(host, restic, params, entry, field):
     """
     errors = []
     name = entry.get("name") or ""
-    if not ENV_NAME_RE.match(name.replace("-", "_")):
+    if not HOST_STATE_NAME_RE.match(name):
         errors.append("%s.name: %r is not a name (letters, digits, _ and -)" % (field, name))
     paths = []
     for index, path in enumerate(entry.get("paths") or []):
