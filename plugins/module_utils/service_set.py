@@ -19,9 +19,10 @@ __metaclass__ = type
 
 import hashlib
 import os
+import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
-    nginx, service_data, service_spec, service_units, tls, unit_set)
+    nginx, service_data, service_spec, service_units, systemd, tls, unit_set)
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
@@ -30,12 +31,33 @@ from ansible_collections.selfhost.pi.plugins.module_utils.host import user_runti
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
+# Services often share one image archive: each file is hashed once per module run.
+_DIGESTS = {}
+
+
 def file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    st = os.stat(path)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = "sha256:" + digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def prefetch_states(host, services):
+    """Every state the plan asks systemd for, read side by side (systemd.prefetch_states): the system
+    manager's user@UID.service of every service, and each existing user's units."""
+    asks = [(None, None, ["user@%d.service" % svc.spec["uid"] for svc in services])]
+    for svc in services:
+        try:
+            uid = pwd.getpwnam(svc.name).pw_uid
+        except KeyError:
+            continue  # made by this run: nothing to ask
+        asks.append((svc.name, uid, [unit["service"] for unit in svc.units]))
+    systemd.prefetch_states(host, asks)
 
 
 def site_params(host, params, spec):
@@ -278,6 +300,7 @@ def converge(host, params, diff=False):
         for svc in services:
             errors.extend(svc.check_on_host(checked))
     if not errors:
+        prefetch_states(host.checked(), services)
         for svc in services:
             try:
                 svc.plan()
