@@ -89,7 +89,11 @@ def rec(monkeypatch, tmp_path):
 
 def test_noop_run_changes_nothing_and_applies_nothing(monkeypatch, rec):
     rec.site_changed = False
-    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    args = {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]}
+    failed, result = run_module(monkeypatch, services, args)
+    assert not failed and result["changed"]  # the first run writes the record (test_services_prune.py)
+    rec.calls = []
+    failed, result = run_module(monkeypatch, services, args)
     assert not failed and not result["changed"]
     assert rec.applied() == []
     assert [s["name"] for s in result["services"]] == ["a", "b"]
