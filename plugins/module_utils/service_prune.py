@@ -158,14 +158,17 @@ class Retired(object):
 
     # -- report -----------------------------------------------------------------
     def message(self):
-        parts = ["%s (UID %d) is no longer declared and was removed" % (self.name, self.uid)]
+        check = self.host.check_mode
+        parts = ["%s (UID %d) is no longer declared and %s" % (
+            self.name, self.uid, "would be removed" if check else "was removed")]
         if self.remove_data:
-            parts.append("its home %s was deleted (prune_data)" % self.home)
+            parts.append("its home %s %s deleted (prune_data)" % (self.home, "would be" if check else "was"))
         else:
             parts.append("its data is kept in %s (UID %d; declare %s again to get it back)"
                          % (", ".join(self.kept_data()), self.uid, self.name))
         if self.snapshot:
-            parts.append("a last snapshot is tagged service:%s and %s" % (self.name, FINAL_TAG))
+            parts.append("a last snapshot is tagged service:%s and %s (%s)" % (
+                self.name, FINAL_TAG, " ".join(self.snapshot)))
         else:
             parts.append("no last snapshot: %s" % self.snapshot_why)
         return "; ".join(parts)

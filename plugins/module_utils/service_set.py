@@ -357,7 +357,7 @@ def converge(host, params, diff=False):
                 failures.append("nginx: %s" % exc)
     for old in retired:
         if host.check_mode or old.done:
-            host.warn("services: %s%s" % ("would be removed: " if host.check_mode else "", old.message()))
+            host.warn("services: %s" % old.message())
     new_record = next_record(record, services, retired, host.check_mode)
     record_file = managed_record.managed_file(record_path, new_record)
     if record_file.changed and not host.check_mode:
