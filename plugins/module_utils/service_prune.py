@@ -40,13 +40,17 @@ from ansible_collections.selfhost.pi.plugins.module_utils.service_user import PA
 FINAL_TAG = "final"
 
 
-def snapshot_command(setting, name, backup_config=BACKUP_CONFIG, program=SELFHOST_BACKUP):
+def snapshot_command(setting, name, backup_config=None, program=None):
     """(argv or None, why) of the final snapshot of ``name`` for the ``final_snapshot`` option.
 
     ``auto``: ``selfhost-backup --final NAME`` when the backup role configured the host (its config exists),
     none otherwise; ``true``: the same, an error when backups are not configured; ``false``: none; any other
     string: that command (split like a shell does, no shell runs it), NAME appended.
     """
+    backup_config = backup_config or BACKUP_CONFIG
+    program = program or SELFHOST_BACKUP
+    if isinstance(setting, str) and setting.strip().lower() in ("true", "yes", "false", "no", "off", "auto"):
+        setting = {"true": True, "yes": True, "auto": "auto"}.get(setting.strip().lower(), False)
     if setting in (False, "false", "no", "off", None):
         return None, "final_snapshot is off"
     if setting in (True, "true", "yes", "auto"):
