@@ -583,18 +583,44 @@ removed:
   elements: dict
   returned: always
   contains:
-    name: {description: Service name., type: str}
-    uid: {description: Its UID, now retired in the record., type: int}
-    units: {description: Unit files removed., type: list, elements: str}
-    site: {description: nginx site file removed, or null., type: str}
-    site_kept: {description: Why its site was left in place (not this collection's file), or null., type: str}
-    linger_off: {description: Whether linger was turned off., type: bool}
-    user_removed: {description: Whether the account was removed (O(prune_users))., type: bool}
-    data_removed: {description: Whether its home was deleted (O(prune_data))., type: bool}
-    data_kept: {description: Where its data stays., type: list, elements: str}
-    final_snapshot: {description: The command of the last snapshot, or null when none was taken., type: str}
-    msg: {description: What happened and where the data is (also a warning)., type: str}
-    error: {description: Why its removal failed, when it did., type: str}
+    name:
+      description: "Service name."
+      type: str
+    uid:
+      description: "Its UID, now retired in the record."
+      type: int
+    units:
+      description: "Unit files removed."
+      type: list
+      elements: str
+    site:
+      description: "nginx site file removed, or null."
+      type: str
+    site_kept:
+      description: "Why its site was left in place (not this collection's file), or null."
+      type: str
+    linger_off:
+      description: "Whether linger was turned off."
+      type: bool
+    user_removed:
+      description: "Whether the account was removed (O(prune_users))."
+      type: bool
+    data_removed:
+      description: "Whether its home was deleted (O(prune_data))."
+      type: bool
+    data_kept:
+      description: "Where its data stays."
+      type: list
+      elements: str
+    final_snapshot:
+      description: "The command of the last snapshot, or null when none was taken."
+      type: str
+    msg:
+      description: "What happened and where the data is (also a warning)."
+      type: str
+    error:
+      description: "Why its removal failed, when it did."
+      type: str
   sample:
     - name: notes
       uid: 2103
