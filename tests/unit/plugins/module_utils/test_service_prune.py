@@ -361,3 +361,15 @@ def test_the_role_filter_reads_the_slurped_record():
     assert errors and errors[0].startswith("service_specs[0].uid: 2803 belonged to the removed service gamma")
     assert service_spec_conflicts(specs, record="") == []
     assert service_spec_conflicts(specs, record="{broken") == []  # the module reports it
+
+
+def test_a_host_without_a_record_adopts_the_declared_services_and_removes_nothing(env):
+    os.unlink(str(env.record))  # converged before the record existed; gamma was made then, or by hand
+    host = FakeHost()
+    result, failures = service_set.converge(host, params(env))
+    assert not failures and result["removed"] == [] and host.calls == []
+    assert (env.units / "gamma.container").exists() and (env.conf / "sites-available" / "gamma.conf").exists()
+    assert json.loads(env.record.read_text()) == {"version": 1, "services": {}, "retired": {}}
+    # gamma is still not recorded: the next converge leaves it alone too.
+    result, failures = service_set.converge(FakeHost(), params(env))
+    assert not failures and result["removed"] == [] and not result["changed"]
