@@ -71,7 +71,9 @@ def managed_file(path, record):
 
 def write(path, record):
     """Write the record atomically (temporary file beside it, then rename); True when it changed."""
-    ensure_directory(os.path.dirname(path), 0o755, 0, 0)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):  # made by the base role (base_state_dir) on a converged host
+        ensure_directory(directory, 0o755, 0, 0)
     return managed_file(path, record).apply()
 
 

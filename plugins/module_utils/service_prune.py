@@ -185,7 +185,7 @@ class Retired(object):
             linger_off=self.linger, user_removed=bool(self.user_plan and self.user_plan["changed"]),
             data_removed=self.remove_data and self.pw is not None, data_kept=self.kept_data(),
             final_snapshot=" ".join(self.snapshot) if self.snapshot else None,
-            msg=self.message(), error=self.error, done=self.done if not self.host.check_mode else False,
+            msg=self.message(), error=self.error,
         )
 
     def diffs(self):
