@@ -11,6 +11,12 @@ Two passes over the same code the single-purpose modules use:
 2. apply: only services whose plan shows a change are converged for real, each
    on its own (a failing service does not stop the others); then all changed
    nginx sites are tested with one ``nginx -t`` and nginx is reloaded once.
+
+The record (:mod:`managed_record`) is read first: a spec taking a retired UID
+is refused in the plan. Services it names that the list no longer declares
+are planned for removal in pass 1 and removed first in pass 2
+(:mod:`service_prune`; their sites go with the others' nginx pass); the
+record is written last, only when it changed.
 """
 
 from __future__ import absolute_import, division, print_function
