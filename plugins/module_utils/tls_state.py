@@ -16,7 +16,8 @@ collection's way), so never removed.
 
 A certificate some nginx configuration still names (a site this run did
 not rewrite, for example the blog's when only services.yml ran) is kept,
-with a warning, and removed by a later run.
+with a warning, and removed by a later run. Check mode does not look:
+the sites a real run would rewrite first are not rewritten yet.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -106,7 +107,7 @@ def prune(host, params, letsencrypt=None, internal_dir=None, nginx_dir=None):
             continue
         if not certbot.renewal_conf(name, letsencrypt):
             continue  # gone already (deleted by hand)
-        users = nginx_references(os.path.join(letsencrypt, "live", name) + "/", nginx_dir)
+        users = [] if host.check_mode else nginx_references(os.path.join(letsencrypt, "live", name) + "/", nginx_dir)
         if users:
             kept.append(name)
             after["acme"].append(name)
@@ -120,7 +121,7 @@ def prune(host, params, letsencrypt=None, internal_dir=None, nginx_dir=None):
         directory = os.path.join(internal_dir, name)
         if not os.path.lexists(directory):
             continue
-        users = nginx_references(directory + "/", nginx_dir)
+        users = [] if host.check_mode else nginx_references(directory + "/", nginx_dir)
         if users or not _internal_removable(directory):
             kept.append(name)
             after["internal"].append(name)
