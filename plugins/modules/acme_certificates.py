@@ -98,7 +98,7 @@ options:
         C(/etc/selfhost-pi/tls/NAME) with its C(fullchain.pem) and C(privkey.pem) for an internal one.
       - A certificate never recorded (made by hand with certbot, or before it was declared) is never removed. One that
         an nginx configuration (C(/etc/nginx/sites-enabled), C(conf.d)) still names, or an internal directory holding
-        other files, is kept with a warning (check mode reports it as removed: the sites are not rewritten then).
+        other files, is kept with a warning (check mode reports it as removed, since the sites are not rewritten then).
       - Run it after the sites were written, so no site names a certificate that is gone.
     type: bool
     default: false
