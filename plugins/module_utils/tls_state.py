@@ -145,7 +145,7 @@ def prune(host, params, letsencrypt=None, internal_dir=None, nginx_dir=None):
     record = ManagedFile(state_file, json.dumps(after, indent=2, sort_keys=True) + "\n", mode=0o644)
     record_changed = record.changed and (after != before or read_text(state_file) is not None)
     if not host.check_mode:
-        certbot_bin = host.which("certbot", required=any(k == "acme" for k, _, _ in removals))
+        certbot_bin = host.which("certbot", required=any(r[0] == "acme" for r in removals))
         for kind, name, _path in removals:
             if kind == "acme":
                 host.run([certbot_bin, "delete", "--non-interactive", "--cert-name", name],
@@ -163,5 +163,5 @@ def prune(host, params, letsencrypt=None, internal_dir=None, nginx_dir=None):
             if not os.path.isdir(parent):
                 os.makedirs(parent, mode=0o755)
             record.apply()
-    return dict(changed=bool(removals) or record_changed, removed=[dict(kind=k, name=n) for k, n, _ in removals],
+    return dict(changed=bool(removals) or record_changed, removed=[dict(kind=r[0], name=r[1]) for r in removals],
                 kept=sorted(kept), recorded=after, diff=diff)
