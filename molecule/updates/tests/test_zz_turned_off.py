@@ -49,8 +49,8 @@ def test_turning_auto_update_and_tls_off_removes_what_they_installed(node, run_p
     record = json.loads(node.file("/var/lib/selfhost-pi/tls-certificates.json").content_string)
     assert record["internal"] == []
     # What stays still works: the app through nginx, the blog's hook over plain HTTP now (403: unsigned).
-    assert node.service("app.service").is_running
-    deadline = time.time() + 120  # the app restarted (its AutoUpdate label went): wait until it answers
+    assert node.run("systemctl --user -M app@ is-active app.service").stdout.strip() == "active"
+    deadline = time.time() + 120  # restarted (its AutoUpdate label went): wait until it answers
     while fetch(node, "app.updates.test")[0] != 200 and time.time() < deadline:
         time.sleep(1)
     assert fetch(node, "app.updates.test")[0] == 200
