@@ -49,10 +49,12 @@ def test_turning_auto_update_and_tls_off_removes_what_they_installed(node, run_p
     record = json.loads(node.file("/var/lib/selfhost-pi/tls-certificates.json").content_string)
     assert record["internal"] == []
     # What stays still works: the app through nginx, the blog's hook over plain HTTP now (403: unsigned).
-    assert node.run("systemctl --user -M app@ is-active app.service").stdout.strip() == "active"
-    deadline = time.time() + 120  # restarted (its AutoUpdate label went): wait until it answers
-    while fetch(node, "app.updates.test")[0] != 200 and time.time() < deadline:
+    deadline = time.time() + 120  # restarted (its AutoUpdate label went): wait until it is up and answers
+    while time.time() < deadline and not (
+            node.run("systemctl --user -M app@ is-active app.service").stdout.strip() == "active"
+            and fetch(node, "app.updates.test")[0] == 200):
         time.sleep(1)
+    assert node.run("systemctl --user -M app@ is-active app.service").stdout.strip() == "active"
     assert fetch(node, "app.updates.test")[0] == 200
     code = node.run("curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Host: hooks.updates.test'"
                     " --data '{}' http://127.0.0.1/hooks/blog").stdout
