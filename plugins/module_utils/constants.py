@@ -71,4 +71,5 @@ ACME_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory
 ACME_DNS_CREDENTIALS = ETC_DIR + "/acme/rfc2136.ini"   # 0600 root: the TSIG secret for certbot-dns-rfc2136
 CA_DIR = ETC_DIR + "/ca"                        # the internal CA: ca.key (0600), ca.crt
 INTERNAL_TLS_DIR = ETC_DIR + "/tls"             # internal certificates: NAME/{fullchain,privkey}.pem
+TLS_STATE = STATE_DIR + "/tls-certificates.json"  # the certificates the collection made (tls role, prune)
 HTPASSWD_DIR = "/etc/nginx/selfhost-htpasswd"    # basic auth: one htpasswd file per site, 0640 root:www-data

@@ -26,6 +26,7 @@ description:
     C(python3-certbot-dns-rfc2136)) with the credentials file O(dns_credentials).
   - When a lineage nginx already uses got new files, nginx is reloaded (C(systemctl reload nginx.service), never
     restarted) if it runs.
+  - With O(prune=true) it issues nothing and removes what is no longer declared instead; see O(prune).
   - Why a module; deciding whether to call the CA needs the renewal configuration and the certificate's names and
     expiry, and a failed issuance must leave the other certificates issued and the play going (O(on_failure=warn)).
 options:
@@ -50,9 +51,10 @@ options:
         default: http-01
         choices: [http-01, dns-01]
   email:
-    description: Contact address of the ACME account (certbot C(--email)); certbot registers the account on first use.
+    description:
+      - Contact address of the ACME account (certbot C(--email)); certbot registers the account on first use.
+      - Required unless O(prune=true).
     type: str
-    required: true
   directory:
     description:
       - ACME directory URL (certbot C(--server)). A lineage issued from another directory (for example Let's Encrypt's
@@ -87,13 +89,37 @@ options:
     type: str
     default: warn
     choices: [warn, fail]
+  prune:
+    description:
+      - V(true) issues nothing. It records in O(state_file) the certificates of O(certificates) and
+        O(internal_certificates) that exist on the host the collection's way (a renewal configuration using O(webroot)
+        or O(dns_credentials); C(/etc/selfhost-pi/tls/NAME/fullchain.pem)), and removes those recorded earlier that
+        are no longer listed; C(certbot delete --non-interactive --cert-name NAME) for an ACME one, the directory
+        C(/etc/selfhost-pi/tls/NAME) with its C(fullchain.pem) and C(privkey.pem) for an internal one.
+      - A certificate never recorded (made by hand with certbot, or before it was declared) is never removed. One that
+        an nginx configuration (C(/etc/nginx/sites-enabled), C(conf.d)) still names, or an internal directory holding
+        other files, is kept with a warning (check mode reports it as removed, since the sites are not rewritten then).
+      - Run it after the sites were written, so no site names a certificate that is gone.
+    type: bool
+    default: false
+  internal_certificates:
+    description: With O(prune=true), the names of the declared certificates of the host's own CA (C(tls=internal)).
+    type: list
+    elements: str
+    default: []
+  state_file:
+    description: With O(prune=true), the JSON record of the certificates the collection made (C(acme) and C(internal) name lists).
+    type: path
+    default: /var/lib/selfhost-pi/tls-certificates.json
 attributes:
   check_mode:
     support: full
-    description: Reads the host and reports which certificates would be requested, with the reason; never runs certbot.
+    description:
+      - Reads the host and reports which certificates would be requested, with the reason, or removed (O(prune=true));
+        never runs certbot, writes or removes nothing.
   diff_mode:
     support: full
-    description: Names, directory and challenge of each certificate before and after.
+    description: Names, directory and challenge of each certificate before and after; each certificate O(prune=true) removes.
 notes:
   - Requires root, and Debian's C(certbot) (plus C(python3-certbot-dns-rfc2136) for V(dns-01)) installed.
   - The account key and certificates live under C(/etc/letsencrypt); back that directory up so a rebuilt host does not
@@ -120,6 +146,14 @@ EXAMPLES = r"""
         domains: [nas.example.org]
         challenge: dns-01
 
+- name: After the sites were written, remove the certificates no longer declared
+  selfhost.pi.acme_certificates:
+    prune: true
+    webroot: /var/lib/selfhost-pi/acme
+    certificates:
+      - {name: blog.example.org, domains: [blog.example.org]}
+    internal_certificates: [nas.home.arpa]
+
 - name: Against Let's Encrypt's staging directory, failing the play on any error
   selfhost.pi.acme_certificates:
     email: admin@example.org
@@ -133,7 +167,7 @@ EXAMPLES = r"""
 RETURN = r"""
 certificates:
   description: One entry per certificate.
-  returned: always
+  returned: unless O(prune=true)
   type: list
   elements: dict
   contains:
@@ -162,18 +196,32 @@ certificates:
       returned: on failure
 failed_certificates:
   description: Names of the certificates certbot could not issue.
-  returned: always
+  returned: unless O(prune=true)
   type: list
   elements: str
 reloaded:
   description: Whether nginx was reloaded because a certificate it uses got new files.
-  returned: always
+  returned: unless O(prune=true)
   type: bool
+removed:
+  description: The certificates removed (in check mode, that would be removed), each with its C(kind) (V(acme) or V(internal)) and C(name).
+  returned: when O(prune=true)
+  type: list
+  elements: dict
+kept:
+  description: Names of certificates no longer declared but kept (an nginx configuration still names them).
+  returned: when O(prune=true)
+  type: list
+  elements: str
+recorded:
+  description: The record after this run, C(acme) and C(internal) name lists.
+  returned: when O(prune=true)
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.selfhost.pi.plugins.module_utils import certbot, nginx
+from ansible_collections.selfhost.pi.plugins.module_utils import certbot, nginx, tls_state
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import ACME_DIRECTORY
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
@@ -199,7 +247,7 @@ def main():
                 domains=dict(type="list", elements="str", required=True),
                 challenge=dict(type="str", default="http-01", choices=["http-01", "dns-01"]),
             )),
-            email=dict(type="str", required=True),
+            email=dict(type="str"),
             directory=dict(type="str", default=ACME_DIRECTORY),
             webroot=dict(type="path"),
             dns_credentials=dict(type="path"),
@@ -207,10 +255,24 @@ def main():
             key_type=dict(type="str", default="ecdsa", choices=["ecdsa", "rsa"]),
             renew_days=dict(type="int", default=certbot.RENEW_DAYS),
             on_failure=dict(type="str", default="warn", choices=["warn", "fail"]),
+            prune=dict(type="bool", default=False),
+            internal_certificates=dict(type="list", elements="str", default=[]),
+            state_file=dict(type="path", default=tls_state.TLS_STATE),
         ),
         supports_check_mode=True,
     )
     host = ModuleHost(module)
+    if module.params["prune"]:
+        try:
+            result = tls_state.prune(host, module.params)
+        except SelfhostError as exc:
+            fail_module(module, exc)
+            return
+        diff = result.pop("diff")
+        if module._diff and diff:
+            result["diff"] = diff
+        module.exit_json(**result)
+        return
     try:
         result, failures = run(host, module.params)
     except SelfhostError as exc:

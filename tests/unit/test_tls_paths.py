@@ -20,6 +20,7 @@ def test_the_tls_roles_paths_are_the_constants():
     assert values["__tls_ca_dir"] == constants.CA_DIR
     assert values["__tls_internal_dir"] == constants.INTERNAL_TLS_DIR
     assert values["__tls_letsencrypt_dir"] == constants.LETSENCRYPT_DIR
+    assert values["__tls_state_file"] == constants.TLS_STATE
     assert tls.CA_CERTIFICATE == constants.CA_DIR + "/ca.crt"
 
 

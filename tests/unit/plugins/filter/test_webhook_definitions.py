@@ -80,7 +80,7 @@ def test_bad_options_fail(kwargs):
 
 
 def test_the_role_writes_the_filters_json_without_logging_it():
-    with open(os.path.join(ROOT, "roles", "webhook", "tasks", "main.yml")) as handle:
+    with open(os.path.join(ROOT, "roles", "webhook", "tasks", "hooks.yml")) as handle:
         tasks = yaml.safe_load(handle)
     (task,) = [t for t in tasks if "webhook_definitions" in json.dumps(t)]
     copy = task["ansible.builtin.copy"]
