@@ -40,6 +40,23 @@ from ansible_collections.selfhost.pi.plugins.module_utils.service_user import PA
 FINAL_TAG = "final"
 
 
+def removable_site(name, conf_dir=None):
+    """(site, None) to remove the site ``name`` this collection wrote, (None, why) to keep it, (None, None)
+    when nothing is there. Only a file that starts with :data:`nginx.HEADER`, and a ``sites-enabled`` entry
+    that is a link to it, are removed."""
+    site = nginx.Site(name, conf_dir=conf_dir)
+    text = read_text(site.path)
+    if text is None and not os.path.lexists(site.enabled_path):
+        return None, None
+    if text is not None and not text.startswith(nginx.HEADER):
+        return None, "%s does not carry this collection's header" % site.path
+    if os.path.lexists(site.enabled_path) and not os.path.islink(site.enabled_path):
+        return None, "%s is not a link" % site.enabled_path
+    if os.path.islink(site.enabled_path) and os.path.realpath(site.enabled_path) != site.path:
+        return None, "%s points elsewhere" % site.enabled_path
+    return site, None
+
+
 def snapshot_command(setting, name, backup_config=None, program=None):
     """(argv or None, why) of the final snapshot of ``name`` for the ``final_snapshot`` option.
 
@@ -107,20 +124,9 @@ class Retired(object):
     def plan_site(self):
         if not self.entry.get("site"):
             return
-        site = nginx.Site(self.entry["site"])
-        text = read_text(site.path)
-        if text is None and not os.path.lexists(site.enabled_path):
-            return
-        if text is not None and not text.startswith(nginx.HEADER):
-            self.site_kept = "%s does not carry this collection's header" % site.path
-        elif os.path.lexists(site.enabled_path) and not os.path.islink(site.enabled_path):
-            self.site_kept = "%s is not a link" % site.enabled_path
-        elif os.path.islink(site.enabled_path) and os.path.realpath(site.enabled_path) != site.path:
-            self.site_kept = "%s points elsewhere" % site.enabled_path
+        self.site, self.site_kept = removable_site(self.entry["site"])
         if self.site_kept:
             self.host.warn("services: the site of the removed service %s was kept: %s" % (self.name, self.site_kept))
-            return
-        self.site = site
 
     @property
     def changed(self):

@@ -28,7 +28,7 @@ import os
 import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
-    managed_record, nginx, service_data, service_spec, service_units, systemd, tls, unit_set)
+    managed_record, nginx, service_data, service_prune, service_spec, service_units, systemd, tls, unit_set)
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR, MANAGED_RECORD
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
@@ -260,7 +260,8 @@ class Service(object):
             name=self.name, changed=self.changed, image_loaded=self.image_loaded,
             user=dict((k, v) for k, v in (self.user or {}).items() if k not in strip),
             unit=dict((k, v) for k, v in (self.unit or {}).items() if k not in strip),
-            site=self.site.path if self.site else None, error=self.error,
+            site=self.site.path if self.site and self.site.content is not None else None, error=self.error,
+            site_removed=self.site.path if self.site and self.site.content is None else None,
             env_file=self.envs[None].path if None in self.envs else None,
         )
         if len(self.units) > 1:
@@ -270,7 +271,8 @@ class Service(object):
     def record(self):
         """This service's entry in the record (module_utils/managed_record.py)."""
         return dict(uid=int(self.spec["uid"]), home=self.user_spec["home"],
-                    units=[u["fname"] for u in self.units], site=self.name if self.site else None,
+                    units=[u["fname"] for u in self.units],
+                    site=self.name if self.site and self.site.content is not None else None,
                     domain=self.spec.get("domain"), data=self.data)
 
     def diffs(self):
@@ -325,6 +327,14 @@ def converge(host, params, diff=False):
             services.append(Service(host, params, index, spec))
         except (ValueError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
+    for svc in services:  # a domain taken off: the site this collection wrote for it goes
+        entry = ((record or {}).get("services") or {}).get(svc.name) or {}
+        if svc.site is None and entry.get("site"):
+            site, kept = service_prune.removable_site(entry["site"])
+            if kept:
+                host.warn("services: %s has no domain any more; its site was kept: %s" % (svc.name, kept))
+            elif site is not None and site.changed:
+                svc.site = site
     declared = set(svc.name for svc in services) | set(str(s.get("name")) for s in specs if isinstance(s, dict))
     leaving = sorted(name for name in (record or {}).get("services", {}) if name not in declared)
     retired = []

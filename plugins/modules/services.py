@@ -160,7 +160,10 @@ options:
             Not used by this module beyond validation; keep it in Ansible Vault. Needs O(services[].auto_update).
         type: str
       domain:
-        description: Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written.
+        description:
+          - Host name of the service's nginx site (nginx C(server_name)). Without it, no site is written, and a site
+            O(record) names for the service (its domain was taken off) is removed, when the file carries this
+            collection's header and C(sites-enabled) holds a link to it (RV(services[].site_removed)).
         type: str
       tls:
         description:
@@ -562,6 +565,9 @@ services:
       type: bool
     site:
       description: Path of the nginx site file, or null without a domain.
+      type: str
+    site_removed:
+      description: Path of the nginx site file removed because the service no longer has a domain, or null.
       type: str
     env_file:
       description: Path of the secret environment file, or null without O(services[].secret_environment).

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.selfhost.pi.plugins.filter.service_spec_conflicts import service_spec_conflicts
 from ansible_collections.selfhost.pi.plugins.module_utils import (
-    managed_record, nginx, quadlet_render, service_prune, service_set, service_user, systemd)
+    managed_record, nginx, quadlet, quadlet_render, service_prune, service_set, service_user, systemd)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError, ValidationError
 from ansible_collections.selfhost.pi.plugins.module_utils.host import Host
 from ...argv import runuser_user, unwrap
@@ -373,3 +373,41 @@ def test_a_host_without_a_record_adopts_the_declared_services_and_removes_nothin
     # gamma is still not recorded: the next converge leaves it alone too.
     result, failures = service_set.converge(FakeHost(), params(env))
     assert not failures and result["removed"] == [] and not result["changed"]
+
+
+def test_a_domain_taken_off_removes_only_the_site_the_collection_wrote(env, monkeypatch):
+    generator = env.tmp / "quadlet"
+    generator.write_text("#!/bin/sh\n")
+    generator.chmod(0o755)
+    monkeypatch.setattr(quadlet, "GENERATOR", str(generator))
+
+    class Host(FakeHost):
+        def _run(self, argv, data=None, cwd=None, env=None):
+            if os.path.basename(unwrap(argv)[0]) == "quadlet":  # the generator's dry run accepts the unit
+                return 0, "---gamma.service---\n", ""
+            return FakeHost._run(self, argv, data=data, cwd=cwd, env=env)
+
+    spec = {"name": "gamma", "uid": 2803, "image": "localhost/x:1"}
+    host = Host(check_mode=True)
+    result, failures = service_set.converge(host, params(env, services=[spec]), diff=True)
+    [svc] = result["services"]
+    site = str(env.conf / "sites-available" / "gamma.conf")
+    assert svc["site_removed"] == site and svc["site"] is None
+    assert "%s (absent)" % site in [d["after_header"] for d in result["diff"]]
+    assert os.path.exists(site)  # check mode: only listed
+    assert json.loads(env.record.read_text())["services"]["gamma"]["site"] == "gamma"
+
+
+def test_removable_site_keeps_what_a_person_made(env):
+    available, enabled = env.conf / "sites-available", env.conf / "sites-enabled"
+    site, kept = service_prune.removable_site("gamma")
+    assert site is not None and kept is None
+    assert service_prune.removable_site("nothing") == (None, None)
+    (available / "mine.conf").write_text("server {}\n")
+    assert "header" in service_prune.removable_site("mine")[1]
+    (available / "copied.conf").write_text(nginx.HEADER + "server {}\n")
+    (enabled / "copied.conf").write_text(nginx.HEADER + "server {}\n")
+    assert "not a link" in service_prune.removable_site("copied")[1]
+    os.symlink(str(available / "mine.conf"), str(enabled / "other.conf"))
+    (available / "other.conf").write_text(nginx.HEADER + "server {}\n")
+    assert "points elsewhere" in service_prune.removable_site("other")[1]
