@@ -1,6 +1,7 @@
 """Removing a service: gamma is taken out of service_specs and removed, with its
 data kept, a last restic snapshot, its UID retired; a service that takes the
-retired UID is refused before anything changes; gamma comes back with its data.
+retired UID is refused before anything changes; gamma comes back with its data;
+a domain taken off beta removes its site only.
 
 One converged host for all the tests; they run in order and build on each
 other (the names sort in that order).
@@ -197,3 +198,20 @@ def test_5_it_comes_back_with_its_data_and_uid(node, record):
     assert node.file(HANDMADE_UNIT).exists and node.file(HANDMADE_SITE).exists
     for name in ("alpha", "beta"):
         assert fetch(node, DOMAIN % name)[0] == 200
+
+
+def test_6_a_domain_taken_off_removes_only_its_site(node, record):
+    beta = dict(next(s for s in specs() if s["name"] == "beta"))
+    del beta["domain"]
+    declared_specs = [beta if s["name"] == "beta" else s for s in specs()]
+    result = run_playbook({"service_specs": declared_specs}, playbook="playbooks/services.yml")
+    out = playbook_output(result)
+    assert result.returncode == 0, out[-3000:]
+    assert not node.file("/etc/nginx/sites-available/beta.conf").exists
+    assert not node.file("/etc/nginx/sites-enabled/beta.conf").exists
+    assert probe(node, "http://127.0.0.1/", DOMAIN % "beta") != "200"
+    # beta itself keeps running (on its port), the others are still served, a person's site stays.
+    assert probe(node, "http://127.0.0.1:9282/", "x") == "200"
+    assert fetch(node, DOMAIN % "alpha")[0] == 200
+    assert fetch(node, "handmade.reconcile.test") == (200, "by hand\n")
+    assert json.loads(node.file(RECORD).content_string)["services"]["beta"]["site"] is None
