@@ -90,6 +90,20 @@ class Host(object):
             raise HostStateError("%s: command not found on the host" % name)
         return path
 
+    def program(self, name):
+        """The path of the program ``name``; None when it is missing in check mode.
+
+        On a freshly flashed host, ``--check`` reaches a module before the
+        package that brings its program is installed (the apt task only
+        planned it). The module then reports what it would do (changed, with
+        its diff) without running the program: the one rule for every module.
+        Outside check mode a missing program raises HostStateError.
+        """
+        path = name if "/" in name and os.access(name, os.X_OK) else self.which(name)
+        if path is None and not self.check_mode:
+            raise HostStateError("%s: command not found on the host" % name)
+        return path
+
     def warn(self, msg):
         raise NotImplementedError
 

@@ -157,8 +157,9 @@ class Repository(object):
         env.update(RESTIC_REPOSITORY=params["repository"], RESTIC_PASSWORD=params["password"])
         command = params["restic"]
         if "/" not in command:
-            command = host.which(command, required=True)
-        self.restic = Restic(host, command, env)
+            command = host.program(command)
+        # None: --check before restic is installed (Host.program); converge() plans the init.
+        self.restic = Restic(host, command, env) if command else None
 
     def validate(self):
         """Refuse bad settings before restic runs (ValidationError naming the field)."""
@@ -198,7 +199,18 @@ class Repository(object):
         raise self._fail("restic cannot read it (rc %d): %s" % (rc, last_line(err or out)))
 
     def converge(self):
-        """Check, then init an empty repository (not in check mode). Return the result dict."""
+        """Check, then init an empty repository (not in check mode). Return the result dict.
+
+        In check mode without restic (not installed yet) the repository cannot
+        be read: the plan is "checked, and initialized when empty" (changed).
+        """
+        if self.restic is None:
+            result = dict(changed=True, before="unknown", state="present", initialized=False,
+                          planned="restic is not installed yet: the repository is checked, and initialized "
+                                  "when empty, once it is")
+            result["diff"] = dict(before_header="restic repository", after_header="restic repository",
+                                  before="unknown (restic is not installed yet)\n", after="present\n")
+            return result
         before = self.check()
         result = dict(changed=False, before=before, state="present", initialized=False)
         if before == "absent":
