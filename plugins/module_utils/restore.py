@@ -306,6 +306,19 @@ class ServiceRestore(object):
         self.action = "restored" if mode == "missing" else "replaced"
         self.planned_diff = self._diff()
 
+    def plan_unread(self):
+        """The plan when restic is not installed yet (--check on a fresh host): the snapshots cannot be read."""
+        if self.params["mode"] == "missing" and service_data.has_data(self.service):
+            self.action = "kept"
+            return
+        self.action = "unknown"
+        label = "host state %s" % self.name if self.tag else "%s data" % self.name
+        before = "".join("%s: %s\n" % (path, "present" if service_data.present(path) else "missing")
+                         for path, dummy in self.targets)
+        after = "".join("%s: from the latest snapshot, if the repository has one (restic is not installed yet)\n"
+                        % path for path, dummy in self.targets)
+        self.planned_diff = dict(before_header=label, after_header=label, before=before, after=after)
+
     @property
     def to_apply(self):
         return self.action in ("restored", "replaced")
@@ -503,6 +516,9 @@ def converge(host, params, diff=False):
     ValidationError/RestoreError before anything on the host changes.
     """
     restic = Restic(host, params["restic"])
+    # --check on a freshly flashed host: neither restic nor the backup role's
+    # wrapper is installed yet (Host.program), so the snapshots cannot be read.
+    unread = host.check_mode and (host.program(params["restic"]) is None or host.program("restic") is None)
     errors = []
     services = []
     names = set()
@@ -530,6 +546,9 @@ def converge(host, params, diff=False):
     if errors:
         raise ValidationError("nothing was changed: %s" % "; ".join(errors), errors=errors)
     for svc in services + states:
+        if unread:
+            svc.plan_unread()
+            continue
         try:
             svc.plan()
         except SelfhostError as exc:
