@@ -75,7 +75,7 @@ def test_the_plan_names_packages_users_units_sites_and_the_blog_build(plan, spec
     for unit in ("board.pod", "board-web.container", "board-side.container", "board-job-tick.container"):
         assert "+++ after: /home/board/.config/containers/systemd/%s" % unit in out
     assert "+++ after: /home/board/.config/systemd/user/board-job-tick.timer" in out
-    assert "+++ after: /etc/systemd/system/selfhost-backup.timer" in out
+    assert "changed: [selfhost-plan] => (item=selfhost-backup.timer)" in out
     assert "server_name %s;" % spec["blog_domain"] in out
     assert "+build main of /var/lib/selfhost-pi/blog.bundle" in out
     assert "certificates signed by it" in out and "greeter.home.arpa" in out
