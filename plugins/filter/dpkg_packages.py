@@ -16,12 +16,12 @@ version_added: 0.2.0
 short_description: The installed packages from dpkg-query's output, shaped like ansible_facts.packages
 description:
   - Parses the output of
-    C(dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\t${db:Status-Status}\n') (dpkg-query(1), "--showformat")
+    C(dpkg-query -W -f '${Package} ${Version} ${Architecture} ${db:Status-Status}\n') (dpkg-query(1), C(--showformat))
     into a dict from package name to a list of C({name, version, arch, source}) dicts, the shape
     C(ansible.builtin.package_facts) gives with C(manager=apt).
   - The base role reads packages this way when package_facts cannot (a freshly flashed host has no python3-apt).
   - Only packages whose status is C(installed) are kept (removed packages whose configuration files remain are not).
-  - Fails on a line that does not have four tab-separated fields.
+  - Fails on a line that does not have four fields separated by white space (no field holds a space).
 options:
   _input:
     description: dpkg-query's standard output.
@@ -48,10 +48,9 @@ def dpkg_packages(text):
     for number, line in enumerate((text or "").splitlines(), start=1):
         if not line.strip():
             continue
-        fields = line.split("\t")
+        fields = line.split(" ")  # an empty field (no Architecture) stays a field
         if len(fields) != 4:
-            raise AnsibleFilterError("dpkg_packages: line %d is not NAME<TAB>VERSION<TAB>ARCH<TAB>STATUS: %r"
-                                     % (number, line))
+            raise AnsibleFilterError("dpkg_packages: line %d is not NAME VERSION ARCH STATUS: %r" % (number, line))
         name, version, arch, status = fields
         if status.strip() != "installed":
             continue

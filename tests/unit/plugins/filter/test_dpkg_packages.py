@@ -6,14 +6,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhost.pi.plugins.filter.dpkg_packages import FilterModule, dpkg_packages
 
-FORMAT = "${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Status}\\n"
+FORMAT = "${Package} ${Version} ${Architecture} ${db:Status-Status}\\n"  # as roles/base/tasks/main.yml
 
 
 def test_installed_packages_in_package_facts_shape():
-    text = ("sudo\t1.9.16p2-3\tamd64\tinstalled\n"
-            "libc6\t2.41-12\tamd64\tinstalled\n"
-            "libc6\t2.41-12\ti386\tinstalled\n"
-            "nginx\t1.26.3-3\tall\tconfig-files\n"
+    text = ("sudo 1.9.16p2-3 amd64 installed\n"
+            "libc6 2.41-12 amd64 installed\n"
+            "libc6 2.41-12 i386 installed\n"
+            "nginx 1.26.3-3 all config-files\n"
             "\n")
     packages = dpkg_packages(text)
     assert sorted(packages) == ["libc6", "sudo"]
@@ -28,12 +28,12 @@ def test_empty_output_is_no_packages():
 
 def test_a_malformed_line_fails_naming_it():
     with pytest.raises(AnsibleFilterError, match="line 2"):
-        dpkg_packages("sudo\t1\tamd64\tinstalled\nbroken line\n")
+        dpkg_packages("sudo 1 amd64 installed\nbroken line\n")
 
 
 @pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs dpkg-query")
 def test_the_real_dpkg_query_output_parses():
-    out = subprocess.run(["dpkg-query", "-W", "-f", FORMAT.replace("\\t", "\t").replace("\\n", "\n")],
+    out = subprocess.run(["dpkg-query", "-W", "-f", FORMAT],
                          capture_output=True, text=True, check=True).stdout
     packages = dpkg_packages(out)
     assert "dpkg" in packages and packages["dpkg"][0]["version"]
