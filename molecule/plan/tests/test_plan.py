@@ -64,7 +64,7 @@ def test_check_runs_to_the_end_without_a_failure(plan):
 def test_the_plan_names_packages_users_units_sites_and_the_blog_build(plan, spec):
     dummy, result, dummy = plan
     out = result.stdout
-    for package in ("podman", "nginx", "restic", "hugo", "nftables", "python3-cryptography"):
+    for package in ("podman", "nginx", "restic", "hugo", "nftables", "python3-cryptography", "webhook"):
         assert re.search(r"^    - %s$" % re.escape(package), out, re.M), package
     for service in spec["service_specs"]:
         assert "+user: %s" % service["name"] in out
@@ -80,6 +80,9 @@ def test_the_plan_names_packages_users_units_sites_and_the_blog_build(plan, spec
     assert "+build main of /var/lib/selfhost-pi/blog.bundle" in out
     assert "certificates signed by it" in out and "greeter.home.arpa" in out
     assert "restic is not installed yet" in out
+    assert "+++ after: /etc/nginx/sites-available/webhook.conf" in out or "server_name hooks.plan.test;" in out
+    assert "changed: [selfhost-plan] => (item=selfhost-update-greeter.timer)" in out
+    assert "changed: [selfhost-plan] => (item=path)" in out  # the blog's rebuild-on-push unit
 
 
 def test_the_host_did_not_change(plan):
