@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.selfhost.pi.plugins.module_utils import managed_record
+from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError
 from ansible_collections.selfhost.pi.plugins.module_utils.service_spec import conflicts
 
 DOCUMENTATION = r"""
@@ -35,6 +37,7 @@ description:
     behind nginx, or C(0.0.0.0:8080:80) (C([::]:8080:80)) to expose a port on purpose.
   - Also one message per malformed C(auto_update), C(update_window) or C(update_webhook_secret) entry.
   - Each message names the field, for example C(service_specs[2].uid).
+  - Also one message per spec that takes a retired UID (see O(record)).
   - An empty list means no clash.
 options:
   _input:
@@ -52,6 +55,15 @@ options:
     description: Variable name used in the messages.
     type: str
     default: service_specs
+  record:
+    description:
+      - The record of the C(selfhost.pi.services) module on the host (C(/var/lib/selfhost-pi/managed.json)), as its
+        JSON text or decoded; empty when there is none. A spec that takes the UID of a removed service (retired
+        in the record, or recorded and no longer declared) under another name is refused naming
+        C(service_specs[i].uid); so is a removed service that comes back with another UID. A record that is not
+        JSON is ignored here (the module reports it).
+    type: raw
+    default: null
 """
 
 EXAMPLES = r"""
@@ -71,8 +83,14 @@ _value:
 """
 
 
-def service_spec_conflicts(specs, reserved=None, var="service_specs"):
-    return conflicts(specs, reserved=reserved, var=var)
+def service_spec_conflicts(specs, reserved=None, var="service_specs", record=None):
+    errors = conflicts(specs, reserved=reserved, var=var)
+    if record and not isinstance(record, dict):
+        try:
+            record = managed_record.parse(str(record))
+        except HostStateError:
+            record = None
+    return errors + managed_record.uid_errors(specs, record, var=var)
 
 
 class FilterModule(object):

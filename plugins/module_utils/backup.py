@@ -64,6 +64,10 @@ from ansible_collections.selfhost.pi.plugins.module_utils.host import BASE_ENV, 
 CONFIG_KEYS = ("host", "restic", "staging", "side_files", "tmp_dir", "python_lib", "retry_lock", "retention",
                "services")
 OPTIONAL_CONFIG_KEYS = ("host_state",)  # absent from a config written before it existed
+FINAL_TAG = "final"  # the last snapshot of a removed service (selfhost-backup --final NAME)
+# podman's image store and its state, left out of a final snapshot of a whole home (volumes/ is kept).
+FINAL_EXCLUDES = ("overlay", "overlay-containers", "overlay-images", "overlay-layers", "libpod", "cache", "db.sql",
+                  "defaultNetworkBackend", "networks", "secrets", "storage.lock", "userns.lock")
 
 
 def load_config(path):
@@ -194,7 +198,30 @@ class Backup(object):
             return 1
         return 0
 
-    def service(self, service):
+    def final(self, entry):
+        """The last snapshot of a service being removed (``selfhost-backup --final NAME``, entry on stdin).
+
+        As a nightly backup of ``entry`` (the record's data entry: name, uid, home, paths, sqlite, pre_backup),
+        tagged ``final`` too; a service that declared no data gets its home, without podman's image store and the
+        caches (its named volumes are kept). Returns 0, or 1 when it failed.
+        """
+        entry = dict(entry)
+        for key in ("paths", "sqlite", "pre_backup"):
+            entry[key] = list(entry.get(key) or [])
+        excludes = []
+        if not entry["paths"] and not entry["sqlite"]:
+            entry["paths"] = [entry["home"]]
+            storage = posixpath.join(entry["home"], ".local/share/containers/storage")
+            excludes = [posixpath.join(storage, d) for d in FINAL_EXCLUDES] + [posixpath.join(entry["home"], ".cache")]
+        self.log("== %s (final)" % entry["name"])
+        try:
+            self.service(entry, tags=[FINAL_TAG], excludes=excludes)
+        except (SelfhostError, OSError) as exc:
+            self.log("%s: final backup FAILED: %s" % (entry["name"], exc))
+            return 1
+        return 0
+
+    def service(self, service, tags=(), excludes=()):
         name = service["name"]
         config = self.config
         for command in service["pre_backup"]:
@@ -209,7 +236,7 @@ class Backup(object):
         if os.path.lexists(staging):
             shutil.rmtree(staging)
         os.makedirs(staging, 0o700)
-        excludes = []
+        excludes = list(excludes)
         for db in service["sqlite"]:
             excludes += [db] + [db + suffix for suffix in config["side_files"]]
             self.stage_sqlite(service, db, staging + db)
@@ -222,6 +249,8 @@ class Backup(object):
                 paths.append(path)
         argv = [config["restic"], "backup", "--host", config["host"], "--tag", "selfhost-pi",
                 "--tag", SERVICE_TAG_PREFIX + name, "--retry-lock", config["retry_lock"]]
+        for tag in tags:
+            argv += ["--tag", tag]
         for pattern in excludes:
             argv += ["--exclude", pattern]
         self._run(argv + paths + [staging])

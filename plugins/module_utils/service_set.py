@@ -11,6 +11,12 @@ Two passes over the same code the single-purpose modules use:
 2. apply: only services whose plan shows a change are converged for real, each
    on its own (a failing service does not stop the others); then all changed
    nginx sites are tested with one ``nginx -t`` and nginx is reloaded once.
+
+The record (:mod:`managed_record`) is read first: a spec taking a retired UID
+is refused in the plan. Services it names that the list no longer declares
+are planned for removal in pass 1 and removed first in pass 2
+(:mod:`service_prune`; their sites go with the others' nginx pass); the
+record is written last, only when it changed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,23 +25,46 @@ __metaclass__ = type
 
 import hashlib
 import os
+import pwd
 
 from ansible_collections.selfhost.pi.plugins.module_utils import (
-    nginx, service_data, service_spec, service_units, tls, unit_set)
-from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR
+    managed_record, nginx, service_data, service_spec, service_units, systemd, tls, unit_set)
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import HTPASSWD_DIR, MANAGED_RECORD
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import (
     CommandError, SelfhostError, UnsafePathError, ValidationError)
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.host import user_runtime_dir
+from ansible_collections.selfhost.pi.plugins.module_utils.service_prune import Retired
 from ansible_collections.selfhost.pi.plugins.module_utils.service_user import ServiceUser, normalize
 
 
+# Services often share one image archive: each file is hashed once per module run.
+_DIGESTS = {}
+
+
 def file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    st = os.stat(path)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = "sha256:" + digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def prefetch_states(host, services):
+    """Every state the plan asks systemd for, read side by side (systemd.prefetch_states): the system
+    manager's user@UID.service of every service, and each existing user's units."""
+    asks = [(None, None, ["user@%d.service" % svc.spec["uid"] for svc in services])]
+    for svc in services:
+        try:
+            uid = pwd.getpwnam(svc.name).pw_uid
+        except KeyError:
+            continue  # made by this run: nothing to ask
+        asks.append((svc.name, uid, [unit["service"] for unit in svc.units]))
+    systemd.prefetch_states(host, asks)
 
 
 def site_params(host, params, spec):
@@ -83,7 +112,8 @@ class Service(object):
         self.spec = spec
         self.name = spec["name"]
         self.field = "services[%d]" % index
-        service_data.normalize(spec)  # backed up and restored by the backup role; checked here too
+        # Backed up and restored by the backup role; checked here too, kept in the record for a last snapshot.
+        self.data = service_data.normalize(spec)
         self.user_spec = normalize(dict(name=spec["name"], uid=spec["uid"], linger=True,
                                         manager_timeout=params["manager_timeout"]))
         home = self.user_spec["home"]
@@ -237,6 +267,12 @@ class Service(object):
             out["units"] = self.plan_.results() if self.plan_ else []
         return out
 
+    def record(self):
+        """This service's entry in the record (module_utils/managed_record.py)."""
+        return dict(uid=int(self.spec["uid"]), home=self.user_spec["home"],
+                    units=[u["fname"] for u in self.units], site=self.name if self.site else None,
+                    domain=self.spec.get("domain"), data=self.data)
+
     def diffs(self):
         out = []
         if self.user and self.user["changed"]:
@@ -256,14 +292,30 @@ class Service(object):
         return out
 
 
+def prune_errors(params, specs, record):
+    """Errors of the pruning options against the declared services (naming ``prune_data[i]``)."""
+    declared = set(str(s.get("name")) for s in specs if isinstance(s, dict))
+    errors = []
+    for index, name in enumerate(params.get("prune_data") or []):
+        if name in declared:
+            errors.append("prune_data[%d]: %s is declared in services; its data is deleted only once it is "
+                          "removed from the list" % (index, name))
+    return errors
+
+
 def converge(host, params, diff=False):
-    """Plan and apply ``params['services']``; return (result, failures).
+    """Plan and apply ``params['services']``, prune what the record has and the list lost; return
+    (result, failures).
 
     Raises ValidationError, naming every service and field at fault, when the
     plan refuses anything: then nothing was changed.
     """
     specs = params["services"]
+    record_path = params.get("record") or MANAGED_RECORD
+    record = managed_record.load(record_path)  # None: no record yet, the declared services are adopted
     errors = service_spec.conflicts(specs, var="services")
+    errors += managed_record.uid_errors(specs, record, var="services")
+    errors += prune_errors(params, specs, record)
     services = []
     for index, spec in enumerate(specs):
         field = "services[%d]" % index
@@ -273,22 +325,50 @@ def converge(host, params, diff=False):
             services.append(Service(host, params, index, spec))
         except (ValueError, SelfhostError) as exc:
             errors.append("%s.%s" % (field, exc))
+    declared = set(svc.name for svc in services) | set(str(s.get("name")) for s in specs if isinstance(s, dict))
+    leaving = sorted(name for name in (record or {}).get("services", {}) if name not in declared)
+    retired = []
+    if leaving and not params.get("prune", True):
+        host.warn("services: %s no longer declared; prune is off, so left as they are"
+                  % ", ".join(leaving))
+    elif leaving and not errors:
+        for name in leaving:
+            try:
+                retired.append(Retired(host, params, name, record["services"][name]))
+            except (KeyError, TypeError, ValueError) as exc:
+                errors.append("%s: its entry in %s is malformed (%s)" % (name, record_path, exc))
     if not errors:
         checked = host.checked()
         for svc in services:
             errors.extend(svc.check_on_host(checked))
     if not errors:
+        prefetch_states(host.checked(), services)
         for svc in services:
             try:
                 svc.plan()
             except SelfhostError as exc:
                 errors.append("%s (%s): %s" % (svc.field, svc.name, exc))
+        for old in retired:
+            try:
+                old.plan()
+            except SelfhostError as exc:
+                errors.append("removing %s: %s" % (old.name, exc))
     if errors:
         raise ValidationError("nothing was changed: %s" % "; ".join(errors), errors=errors)
 
     failures = []
     reloaded = False
+    sites = []
     if not host.check_mode:
+        # The removed first: a declared service may take over a port or a domain one of them had.
+        for old in retired:
+            try:
+                old.apply()
+                if old.site:
+                    sites.append(old.site)
+            except (SelfhostError, OSError, IOError) as exc:
+                old.error = str(exc)
+                failures.append("removing %s: %s" % (old.name, exc))
         for svc in services:
             try:
                 svc.apply()
@@ -298,17 +378,54 @@ def converge(host, params, diff=False):
             except (OSError, IOError) as exc:  # e.g. a full SD card: say so, and go on with the others
                 svc.error = "%s: %s" % (type(exc).__name__, exc)
                 failures.append("%s (%s): %s" % (svc.field, svc.name, svc.error))
-        sites = [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
+        sites += [svc.site for svc in services if svc.site and svc.site.changed and svc.user_ok]
         if sites:
             try:
                 reloaded = nginx.apply_sites(host, sites)["reloaded"]
             except SelfhostError as exc:
                 failures.append("nginx: %s" % exc)
+    for old in retired:
+        if host.check_mode or old.done:
+            host.warn("services: %s" % old.message())
+    new_record = next_record(record, services, retired, host.check_mode)
+    record_file = managed_record.managed_file(record_path, new_record)
+    if record_file.changed and not host.check_mode:
+        try:
+            managed_record.write(record_path, new_record)
+        except (OSError, IOError) as exc:
+            failures.append("%s: %s" % (record_path, exc))
     result = dict(
-        changed=any(svc.changed for svc in services),
+        changed=any(svc.changed for svc in services) or bool(retired) or record_file.changed,
         services=[svc.result() for svc in services],
+        removed=[old.result() for old in retired],
+        record=record_path,
         nginx_reloaded=reloaded,
     )
     if diff:
         result["diff"] = [entry for svc in services for entry in svc.diffs()]
+        result["diff"] += [entry for old in retired for entry in old.diffs()]
+        if record_file.changed:
+            result["diff"].append(record_file.diff())
     return result, failures
+
+
+def next_record(record, services, retired, check_mode=False):
+    """The record after this converge: the declared services, the removed ones as tombstones (name -> UID),
+    and recorded services that were kept (prune off, or their removal failed)."""
+    out = managed_record.empty()
+    old = record or managed_record.empty()
+    out["retired"].update(old.get("retired") or {})
+    gone = dict((r.name, r) for r in retired if r.done or check_mode)
+    for name, entry in (old.get("services") or {}).items():
+        if name in gone:
+            r = gone[name]
+            user_removed = bool(r.user_plan and r.user_plan["changed"]) or (
+                (out["retired"].get(name) or {}).get("user_removed", False))
+            out["retired"][name] = dict(uid=r.uid, home=r.home, user_removed=user_removed,
+                                        data_removed=r.remove_data)
+        else:
+            out["services"][name] = entry
+    for svc in services:
+        out["services"][svc.name] = svc.record()
+        out["retired"].pop(svc.name, None)  # the same service came back
+    return out

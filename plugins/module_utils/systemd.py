@@ -34,6 +34,53 @@ from ansible_collections.selfhost.pi.plugins.module_utils.errors import CommandE
 # Module-level so that tests can point it at a temporary directory.
 BUS_PATH = USER_BUS_PATH
 
+STATE_PROPERTIES = "--property=Id,ActiveState,SubState,NeedDaemonReload"
+
+# States read ahead by prefetch_states, {(user or None, unit): (ActiveState, SubState, NeedDaemonReload)}.
+# Each is used once, by the first states() or is_active() call that asks for it, so a call after a
+# change asks systemd again.
+_PREFETCHED = {}
+
+
+def _parse_states(out, units, cmd):
+    """systemctl show prints one block per unit, in the order asked, separated by an empty line."""
+    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+              for block in out.strip().split("\n\n")]
+    if len(blocks) != len(units):
+        raise CommandError("systemctl show of %d units printed %d blocks" % (len(units), len(blocks)),
+                           cmd=cmd, stdout=out)
+    return dict((unit, (props.get("ActiveState", "unknown"), props.get("SubState", "unknown"),
+                        props.get("NeedDaemonReload") == "yes")) for unit, props in zip(units, blocks))
+
+
+def prefetch_states(host, asks):
+    """Read the states of many managers' units at once, for the states() calls that follow.
+
+    ``asks`` are ``(user, uid, units)``; ``user`` None is the system manager. One ``systemctl show``
+    per manager, all started side by side (``host.run_many``), so a converge of thirty services waits
+    about as long as for a few. A manager that is not running, or a call that fails, is left out: the
+    later states() call then asks again and reports the error itself. A host without ``run_many``
+    (a test's fake) prefetches nothing.
+    """
+    _PREFETCHED.clear()
+    if not hasattr(host, "run_many"):
+        return
+    asked = []
+    for user, uid, units in asks:
+        systemctl = Systemctl(host, user, uid)
+        if units and systemctl.manager_ready():
+            asked.append((systemctl, list(units)))
+    results = host.run_many([systemctl.call("show", STATE_PROPERTIES, *units) for systemctl, units in asked])
+    for (systemctl, units), (rc, out, dummy) in zip(asked, results):
+        if rc != 0:
+            continue
+        try:
+            states = _parse_states(out, units, systemctl.command("show", *units))
+        except CommandError:
+            continue
+        for unit, state in states.items():
+            _PREFETCHED[(systemctl.user, unit)] = state
+
 
 class Systemctl(object):
     """systemctl for the system manager (user=None) or for USER's manager."""
@@ -83,6 +130,23 @@ class Systemctl(object):
         """The systemctl argv for ``args`` in this scope, as a person runs it as root (for messages)."""
         return [self.systemctl] + self.scope_args + list(args)
 
+    def _env(self):
+        return {"XDG_RUNTIME_DIR": os.path.dirname(self.bus_path),
+                "DBUS_SESSION_BUS_ADDRESS": "unix:path=%s" % self.bus_path}
+
+    def call(self, *args):
+        """``systemctl ARGS`` in this scope as a ``(user, argv, env)`` entry of ``host.run_many``."""
+        if self.user is None:
+            return (None, self.command(*args), None)
+        return (self.user, [self.systemctl, "--user"] + list(args), self._env())
+
+    def _prefetched(self, units):
+        """The prefetched states of ``units`` (used up), or None unless all of them were prefetched."""
+        keys = [(self.user, unit) for unit in units]
+        if not units or not all(key in _PREFETCHED for key in keys):
+            return None
+        return dict((unit, _PREFETCHED.pop(key)) for unit, key in zip(units, keys))
+
     def run(self, *args, **kwargs):
         """Run ``systemctl [--user -M USER@] ARGS``; return (rc, stdout, stderr).
 
@@ -91,13 +155,14 @@ class Systemctl(object):
         check = kwargs.pop("check", True)
         if self.user is None:
             return self.host.run(self.command(*args), check=check)
-        env = {"XDG_RUNTIME_DIR": os.path.dirname(self.bus_path),
-               "DBUS_SESSION_BUS_ADDRESS": "unix:path=%s" % self.bus_path}
-        return self.host.run_as(self.user, [self.systemctl, "--user"] + list(args), cwd="/", env=env, check=check,
-                                what=" ".join(self.command(*args)))
+        return self.host.run_as(self.user, [self.systemctl, "--user"] + list(args), cwd="/", env=self._env(),
+                                check=check, what=" ".join(self.command(*args)))
 
     def is_active(self, unit):
         """The unit's ActiveState: active, inactive, failed, activating, deactivating, ..."""
+        prefetched = self._prefetched([unit])
+        if prefetched:
+            return prefetched[unit][0]
         rc, out, err = self.run("is-active", unit, check=False)
         if not out.strip():
             # rc 3/4 with output = inactive/unknown unit; no output = the manager did not answer.
@@ -124,20 +189,15 @@ class Systemctl(object):
         return props.get("ActiveState", "unknown"), props.get("SubState", "unknown")
 
     def states(self, units):
-        """{unit: (ActiveState, SubState, NeedDaemonReload)} of several units, from one ``systemctl show`` call.
-
-        systemctl prints one block per unit, in the order asked, separated by an empty line.
-        """
+        """{unit: (ActiveState, SubState, NeedDaemonReload)} of several units, from one ``systemctl show`` call
+        (or from :func:`prefetch_states`, when it read all of them)."""
         if not units:
             return {}
-        dummy, out, dummy = self.run("show", "--property=Id,ActiveState,SubState,NeedDaemonReload", *units)
-        blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-                  for block in out.strip().split("\n\n")]
-        if len(blocks) != len(units):
-            raise CommandError("systemctl show of %d units printed %d blocks" % (len(units), len(blocks)),
-                               cmd=self.command("show", *units), stdout=out)
-        return dict((unit, (props.get("ActiveState", "unknown"), props.get("SubState", "unknown"),
-                            props.get("NeedDaemonReload") == "yes")) for unit, props in zip(units, blocks))
+        prefetched = self._prefetched(units)
+        if prefetched:
+            return prefetched
+        dummy, out, dummy = self.run("show", STATE_PROPERTIES, *units)
+        return _parse_states(out, units, self.command("show", *units))
 
     def daemon_reload(self):
         return self.run("daemon-reload")

@@ -32,8 +32,20 @@ description:
     with one C(daemon-reload) of its user's manager. Units the service no longer declares (a job or a member taken out
     of its spec, C(NAME.container) when it became a pod, or the pod's units when it became one container) are stopped
     and removed - only files named like the service's units that carry this collection's header.
-  - Removing services that left the list is not done yet; use M(selfhost.pi.quadlet), M(selfhost.pi.nginx_site) and
-    M(selfhost.pi.service_user) with C(state=absent).
+  - "Every converge keeps a record of what it manages, O(record) (default C(/var/lib/selfhost-pi/managed.json), root,
+    0600, written atomically): each service's UID, home, unit files, nginx site and data, and the retired services'
+    UIDs. On a host converged before the record existed, the first converge only writes it (the declared services
+    are adopted); a service that is not in the record is never removed."
+  - "A recorded service the list no longer declares is removed (O(prune)): a last restic snapshot of its data
+    (O(final_snapshot)), its units stopped and removed (only files named like its units that carry this collection's
+    header), its nginx site removed (only a file that carries the header, linked from C(sites-enabled); nginx tested
+    and reloaded once with the other sites), linger turned off. Its home and volumes stay in place and a warning
+    (and RV(removed[].msg)) says where; the account goes only with O(prune_users), the home only with O(prune_data).
+    A failing snapshot leaves the service as it was and fails the module at the end."
+  - "A removed service's UID stays retired in the record: a service of another name declaring it is refused before
+    the host changes, naming the field (C(services[2].uid)); the same name coming back gets its UID, home and data
+    again. The system units the C(selfhost.pi.service) role adds beside the service (update runner, webhook hook)
+    are not this module's."
 options:
   services:
     description: The services. Names, UIDs, published host ports and domains must be unique.
@@ -410,15 +422,52 @@ options:
     description: Add C(includeSubDomains; preload) to the HSTS header.
     type: bool
     default: false
+  prune:
+    description:
+      - Remove the services O(record) names that O(services) no longer declares (see the description). With V(false)
+        they are left as they are (a warning names them) and stay in the record.
+    type: bool
+    default: true
+  prune_users:
+    description:
+      - Also remove a removed service's account (C(userdel), its own group, its subordinate ID ranges; as
+        M(selfhost.pi.service_user) C(state=absent)). Its home stays, owned by the retired UID, which no other
+        service may take.
+    type: bool
+    default: false
+  prune_data:
+    description:
+      - Names of removed services whose home (with their podman volumes) is deleted too, with the account. Only a
+        service that O(services) no longer declares; a declared name is refused (C(prune_data[i])). Data declared
+        outside the home (O(services[].data.paths)) is never deleted.
+    type: list
+    elements: str
+    default: []
+  final_snapshot:
+    description:
+      - The last snapshot of a removed service, before its units stop. V(auto) runs C(selfhost-backup --final NAME)
+        (installed by the C(selfhost.pi.backup) role) when the backups are configured (C(/etc/selfhost-pi/backup.json)
+        exists), and nothing otherwise; V(true) the same but fails when backups are not configured; V(false) none.
+        Any other string is a command (split as a shell does; no shell runs it), run as root with NAME appended.
+      - The command gets the service's data entry from the record on standard input (JSON - name, uid, home, paths,
+        sqlite, pre_backup). C(selfhost-backup --final) backs it up as a nightly backup does, tagged C(selfhost-pi),
+        C(service:NAME) and C(final) (the home, without podman's image store, when the service declared no data).
+    type: raw
+    default: auto
+  record:
+    description: Path of the record of what this module manages (JSON, see the description).
+    type: path
+    default: /var/lib/selfhost-pi/managed.json
 attributes:
   check_mode:
     support: full
     description:
-      - Runs every check of the plan (users, the Quadlet dry run, nginx sites) and reports what would change; changes
-        nothing on the host.
+      - Runs every check of the plan (users, the Quadlet dry run, nginx sites) and reports what would change, the
+        removals included (RV(removed), and a warning per removed service); changes nothing on the host.
   diff_mode:
     support: full
-    description: Shows each changed user, unit file, service state and nginx site before and after.
+    description: Shows each changed user, unit file, service state and nginx site before and after, each removed
+      unit, site, linger and account, where each removed service's data stays, and the record.
   platform:
     support: full
     platforms: [debian]
@@ -528,6 +577,64 @@ services:
              active_state: active}
       image_loaded: false
       site: /etc/nginx/sites-available/hello.conf
+removed:
+  description: One entry per recorded service that left the list and was removed (or would be, in check mode).
+  type: list
+  elements: dict
+  returned: always
+  contains:
+    name:
+      description: "Service name."
+      type: str
+    uid:
+      description: "Its UID, now retired in the record."
+      type: int
+    units:
+      description: "Unit files removed."
+      type: list
+      elements: str
+    site:
+      description: "nginx site file removed, or null."
+      type: str
+    site_kept:
+      description: "Why its site was left in place (not this collection's file), or null."
+      type: str
+    linger_off:
+      description: "Whether linger was turned off."
+      type: bool
+    user_removed:
+      description: "Whether the account was removed (O(prune_users))."
+      type: bool
+    data_removed:
+      description: "Whether its home was deleted (O(prune_data))."
+      type: bool
+    data_kept:
+      description: "Where its data stays."
+      type: list
+      elements: str
+    final_snapshot:
+      description: "The command of the last snapshot, or null when none was taken."
+      type: str
+    msg:
+      description: "What happened and where the data is (also a warning)."
+      type: str
+    error:
+      description: "Why its removal failed, when it did."
+      type: str
+  sample:
+    - name: notes
+      uid: 2103
+      units: [/home/notes/.config/containers/systemd/notes.container]
+      site: /etc/nginx/sites-available/notes.conf
+      linger_off: true
+      user_removed: false
+      data_removed: false
+      data_kept: [/home/notes]
+      final_snapshot: /usr/local/sbin/selfhost-backup --final notes
+record:
+  description: Path of the record.
+  type: str
+  returned: always
 nginx_reloaded:
   description: Whether nginx was reloaded.
   type: bool
@@ -537,7 +644,8 @@ nginx_reloaded:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_spec
-from ansible_collections.selfhost.pi.plugins.module_utils.constants import HSTS_MAX_AGE, HTTPS_LISTEN, NGINX_LISTEN, TLS_MODES
+from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
+    HSTS_MAX_AGE, HTTPS_LISTEN, MANAGED_RECORD, NGINX_LISTEN, TLS_MODES)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, fail_module
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 from ansible_collections.selfhost.pi.plugins.module_utils.service_set import converge
@@ -555,6 +663,11 @@ def main():
             https_listen=dict(type="list", elements="str", default=list(HTTPS_LISTEN)),
             hsts_max_age=dict(type="int", default=HSTS_MAX_AGE),
             hsts_preload=dict(type="bool", default=False),
+            prune=dict(type="bool", default=True),
+            prune_users=dict(type="bool", default=False),
+            prune_data=dict(type="list", elements="str", default=[]),
+            final_snapshot=dict(type="raw", default="auto"),
+            record=dict(type="path", default=MANAGED_RECORD),
         ),
         supports_check_mode=True,
     )

@@ -188,6 +188,54 @@ def test_a_backup_holds_the_paths_the_pre_backup_output_and_a_checked_copy_of_th
     assert os.listdir(world.tmp) == []  # the service user's private copy is gone
 
 
+def run_final(world, monkeypatch, capsys, entry, name=None):
+    """``selfhost-backup --final NAME`` with ``entry`` on stdin, as the services module runs it."""
+    with open(world.config_path, "w") as handle:
+        json.dump(world.config(services=[]), handle)  # the service already left backup.json
+    program = load_program()
+    monkeypatch.setattr(program, "CONFIG", world.config_path)
+    monkeypatch.setattr(sys, "argv", [PROGRAM, "--final", name or entry["name"]])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(entry)))
+    rc = program.main()
+    return rc, capsys.readouterr().out
+
+
+def test_final_takes_one_snapshot_of_a_service_no_longer_in_the_config(world, monkeypatch, capsys):
+    data = world.mkdir("home", world.name, "data", owner=True)
+    with open(os.path.join(data, "kept.txt"), "w") as handle:
+        handle.write("last words")
+    entry = dict(name=world.name, uid=world.uid, home=world.home, paths=[data], sqlite=[], pre_backup=[])
+    rc, out = run_final(world, monkeypatch, capsys, entry)
+    assert rc == 0, out
+    (snap,) = world.repo.snapshots()
+    assert sorted(snap["tags"]) == ["final", "selfhost-pi", "service:" + world.name]
+    assert "forget" not in out  # only the one snapshot; the retention runs with the nightly backup
+    with open(world.restored() + data + "/kept.txt") as handle:
+        assert handle.read() == "last words"
+
+
+def test_final_of_a_service_without_declared_data_takes_its_home_without_the_image_store(
+        world, monkeypatch, capsys):
+    storage = world.mkdir("home", world.name, ".local", "share", "containers", "storage", owner=True)
+    for sub in ("overlay", "volumes/db/_data"):
+        os.makedirs(os.path.join(storage, sub))
+        with open(os.path.join(storage, sub, "f"), "w") as handle:
+            handle.write(sub)
+    entry = dict(name=world.name, uid=world.uid, home=world.home)
+    rc, out = run_final(world, monkeypatch, capsys, entry)
+    assert rc == 0, out
+    target = world.restored()
+    assert os.path.exists(target + storage + "/volumes/db/_data/f")
+    assert not os.path.exists(target + storage + "/overlay")
+
+
+def test_final_refuses_an_entry_of_another_service(world, monkeypatch, capsys):
+    entry = dict(name="other", uid=world.uid, home=world.home)
+    rc, out = run_final(world, monkeypatch, capsys, entry, name=world.name)
+    assert rc == 2 and "usage" in out
+    assert world.repo.snapshots() == []
+
+
 def test_missing_data_is_logged_and_left_out(world, monkeypatch, capsys):
     db_path = os.path.join(world.home, "data", "notes.db")
     world.service(paths=[os.path.join(world.home, "media")], sqlite=[db_path])

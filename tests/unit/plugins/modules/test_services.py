@@ -3,6 +3,9 @@
 The steps themselves (user, Quadlet unit, nginx site) have their own tests;
 here they are replaced by recorders so the orchestration is what is tested.
 """
+import json
+import os
+
 import pytest
 
 from ansible_collections.selfhost.pi.plugins.module_utils import service_set, service_spec
@@ -89,7 +92,11 @@ def rec(monkeypatch, tmp_path):
 
 def test_noop_run_changes_nothing_and_applies_nothing(monkeypatch, rec):
     rec.site_changed = False
-    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    args = {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]}
+    failed, result = run_module(monkeypatch, services, args)
+    assert not failed and result["changed"]  # the first run writes the record (test_services_prune.py)
+    rec.calls = []
+    failed, result = run_module(monkeypatch, services, args)
     assert not failed and not result["changed"]
     assert rec.applied() == []
     assert [s["name"] for s in result["services"]] == ["a", "b"]
@@ -189,3 +196,22 @@ def test_secret_environment_rejects_bad_names(monkeypatch, rec):
     failed, result = run_module(monkeypatch, services, {"services": [
         spec("a", 2001, 8001, secret_environment={"BAD-NAME": "x"})]})
     assert failed and "services[0].secret_environment: 'BAD-NAME' is not a valid variable name" in result["msg"]
+
+
+def test_a_retired_uid_is_refused_naming_the_field_before_any_step(monkeypatch, rec, _managed_record):
+    os.makedirs(os.path.dirname(_managed_record))
+    with open(_managed_record, "w") as handle:
+        json.dump({"version": 1, "services": {"a": {"uid": 2001}}, "retired": {"old": {"uid": 2002}}}, handle)
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001), spec("b", 2002, 8002)]})
+    assert failed and "services[1].uid: 2002 belonged to the removed service old" in result["msg"]
+    assert rec.calls == []
+
+
+def test_the_record_names_the_declared_services(monkeypatch, rec, _managed_record):
+    failed, result = run_module(monkeypatch, services, {"services": [spec("a", 2001, 8001)]})
+    assert not failed and result["record"] == _managed_record
+    with open(_managed_record) as handle:
+        record = json.load(handle)
+    assert record["services"]["a"]["uid"] == 2001 and record["services"]["a"]["units"] == ["a.container"]
+    assert record["services"]["a"]["site"] == "a" and record["services"]["a"]["domain"] == "a.test"
+    assert record["retired"] == {}
