@@ -82,7 +82,7 @@ bench-updates: deps collection
 
 ## Every scenario, in two lanes that run side by side (tests/molecule-lanes.sh);
 ## a scenario missing from the lanes fails the run.
-MOLECULE_LANE_1 := default pods tls
+MOLECULE_LANE_1 := default pods tls plan
 MOLECULE_LANE_2 := updates ssh disaster-recovery reconcile
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) MOLECULE=$(BIN)/molecule \

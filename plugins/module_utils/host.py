@@ -114,6 +114,27 @@ class Host(object):
             raise HostStateError("%s: command not found on the host" % name)
         return path
 
+    def program(self, name):
+        """The path of the program ``name``; None when it is missing in check mode.
+
+        On a freshly flashed host, ``--check`` reaches a module before the
+        package that brings its program is installed (the apt task only
+        planned it). The module then reports what it would do (changed, with
+        its diff) without running the program: the one rule for every module.
+        Outside check mode a missing program raises HostStateError.
+        """
+        if "/" in name:
+            path = name if os.access(name, os.X_OK) else None
+        else:
+            path = self.which(name)
+        if path is None and not self.plans_missing_programs():
+            raise HostStateError("%s: command not found on the host" % name)
+        return path
+
+    def plans_missing_programs(self):
+        """Whether a missing program is planned (the module runs in check mode) rather than an error."""
+        return self.check_mode
+
     def warn(self, msg):
         raise NotImplementedError
 
@@ -136,6 +157,10 @@ class _Checked(Host):
 
     def which(self, name, required=False):
         return self.inner.which(name, required=required)
+
+    def plans_missing_programs(self):
+        # A real run's plan pass (services) is in check mode too, but its programs must be there.
+        return self.inner.plans_missing_programs()
 
     def warn(self, msg):
         self.inner.warn(msg)

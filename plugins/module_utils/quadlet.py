@@ -286,6 +286,10 @@ def validate_dryrun(host, unit_dir, units, user=None, generator=None, absent=())
     copy (they are about to be removed). Raises UnsafePathError when
     ``unit_dir`` is reached through a link.
     """
+    if generator is None and not os.access(GENERATOR, os.X_OK) and host.plans_missing_programs():
+        # --check before podman is installed (Host.program): the real run checks them.
+        return None, ["the Quadlet generator (%s) is not installed yet: podman's package brings it, and the "
+                      "real run checks %s with it" % (GENERATOR, ", ".join(sorted(units)))]
     generator = generator or find_generator(host)
     tmpdir = tempfile.mkdtemp(prefix="quadlet-dryrun.")
     try:

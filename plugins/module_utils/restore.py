@@ -157,8 +157,9 @@ class Repository(object):
         env.update(RESTIC_REPOSITORY=params["repository"], RESTIC_PASSWORD=params["password"])
         command = params["restic"]
         if "/" not in command:
-            command = host.which(command, required=True)
-        self.restic = Restic(host, command, env)
+            command = host.program(command)
+        # None: --check before restic is installed (Host.program); converge() plans the init.
+        self.restic = Restic(host, command, env) if command else None
 
     def validate(self):
         """Refuse bad settings before restic runs (ValidationError naming the field)."""
@@ -198,7 +199,18 @@ class Repository(object):
         raise self._fail("restic cannot read it (rc %d): %s" % (rc, last_line(err or out)))
 
     def converge(self):
-        """Check, then init an empty repository (not in check mode). Return the result dict."""
+        """Check, then init an empty repository (not in check mode). Return the result dict.
+
+        In check mode without restic (not installed yet) the repository cannot
+        be read: the plan is "checked, and initialized when empty" (changed).
+        """
+        if self.restic is None:
+            result = dict(changed=True, before="unknown", state="present", initialized=False,
+                          planned="restic is not installed yet: the repository is checked, and initialized "
+                                  "when empty, once it is")
+            result["diff"] = dict(before_header="restic repository", after_header="restic repository",
+                                  before="unknown (restic is not installed yet)\n", after="present\n")
+            return result
         before = self.check()
         result = dict(changed=False, before=before, state="present", initialized=False)
         if before == "absent":
@@ -293,6 +305,19 @@ class ServiceRestore(object):
             return
         self.action = "restored" if mode == "missing" else "replaced"
         self.planned_diff = self._diff()
+
+    def plan_unread(self):
+        """The plan when restic is not installed yet (--check on a fresh host): the snapshots cannot be read."""
+        if self.params["mode"] == "missing" and service_data.has_data(self.service):
+            self.action = "kept"
+            return
+        self.action = "unknown"
+        label = "host state %s" % self.name if self.tag else "%s data" % self.name
+        before = "".join("%s: %s\n" % (path, "present" if service_data.present(path) else "missing")
+                         for path, dummy in self.targets)
+        after = "".join("%s: from the latest snapshot, if the repository has one (restic is not installed yet)\n"
+                        % path for path, dummy in self.targets)
+        self.planned_diff = dict(before_header=label, after_header=label, before=before, after=after)
 
     @property
     def to_apply(self):
@@ -491,6 +516,9 @@ def converge(host, params, diff=False):
     ValidationError/RestoreError before anything on the host changes.
     """
     restic = Restic(host, params["restic"])
+    # --check on a freshly flashed host: neither restic nor the backup role's
+    # wrapper is installed yet (Host.program), so the snapshots cannot be read.
+    unread = host.check_mode and (host.program(params["restic"]) is None or host.program("restic") is None)
     errors = []
     services = []
     names = set()
@@ -518,6 +546,9 @@ def converge(host, params, diff=False):
     if errors:
         raise ValidationError("nothing was changed: %s" % "; ".join(errors), errors=errors)
     for svc in services + states:
+        if unread:
+            svc.plan_unread()
+            continue
         try:
             svc.plan()
         except SelfhostError as exc:

@@ -121,10 +121,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 before:
-  description: C(present) when the repository opened with the settings, C(absent) when there was none.
+  description:
+    - C(present) when the repository opened with the settings, C(absent) when there was none.
+    - C(unknown) in check mode when restic is not installed yet (a freshly flashed host, where the apt task only
+      planned it); the module then reports changed without running restic.
   type: str
   returned: always
   sample: absent
+planned:
+  description: In check mode without restic, what the real run will do.
+  type: str
+  returned: when restic is not installed yet in check mode
 state:
   description: C(present) (in check mode, what it would be).
   type: str

@@ -187,6 +187,9 @@ services:
       description:
         - C(kept) (data present, mode missing), C(no snapshot), C(empty snapshot) (the latest snapshot holds no
           file, only empty directories; mode missing), C(restored), C(replaced), or C(failed).
+        - C(unknown) in check mode when restic or O(restic) is not installed yet (a freshly flashed host). The
+          snapshots cannot be read then; nothing runs, and the diff names the paths the real run restores if the
+          repository has a snapshot of them.
       type: str
     changed:
       description: Whether this service's data changed.

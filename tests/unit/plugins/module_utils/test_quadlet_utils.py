@@ -256,3 +256,25 @@ def test_find_generator_missing_names_podman_version(tmp_path):
 ])
 def test_plan_service(state, active, sub, changed, restart, expected):
     assert quadlet.plan_service(state, active, changed, restart, sub) == expected
+
+
+# ------------------------------------------------------------ before podman is installed
+
+def test_check_mode_without_the_generator_plans_and_runs_nothing(tmp_path, monkeypatch):
+    """--check on a freshly flashed host: no podman yet, so no dry run; a warning says the real run checks them."""
+    monkeypatch.setattr(quadlet, "GENERATOR", str(tmp_path / "no-quadlet"))
+    host = FakeHost()
+    host.check_mode = True
+    error, warnings = quadlet.validate_dryrun(host, str(tmp_path / "units"), {"web.container": "x", "web.pod": "y"})
+    assert error is None and host.calls == []
+    assert warnings == ["the Quadlet generator (%s) is not installed yet: podman's package brings it, and the real "
+                        "run checks web.container, web.pod with it" % (tmp_path / "no-quadlet")]
+
+
+def test_a_real_runs_plan_pass_without_the_generator_fails(tmp_path, monkeypatch):
+    """The services module plans a real run in check mode (host.checked()): there a missing podman is an error."""
+    monkeypatch.setattr(quadlet, "GENERATOR", str(tmp_path / "no-quadlet"))
+    host = FakeHost().checked()
+    assert host.check_mode and not host.plans_missing_programs()
+    with pytest.raises(HostStateError, match="Quadlet needs podman >= 4.4"):
+        quadlet.validate_dryrun(host, str(tmp_path / "units"), {"web.container": "x"})

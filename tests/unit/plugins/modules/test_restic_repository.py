@@ -166,3 +166,22 @@ def test_no_secret_in_the_output_even_on_failure(monkeypatch, repo, capsys):  # 
     assert result["failed"] and "wrong password" in result["msg"]
     for secret in ("not-the-right-passphrase", "s3-secret-value", args["repository"]):
         assert secret not in out
+
+
+def test_check_mode_without_restic_plans_the_repository(monkeypatch, tmp_path, calls):
+    """A freshly flashed host under --check: restic is not installed yet, nothing runs, the plan is reported."""
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    args = dict(repository=str(tmp_path / "new"), password=PASSWORD, field_names=ROLE_NAMES)
+    failed, result = run_module(monkeypatch, restic_repository, args, check_mode=True, diff=True)
+    assert not failed and result["changed"], result
+    assert result["before"] == "unknown" and result["state"] == "present" and not result["initialized"]
+    assert "not installed" in result["planned"] and result["diff"]["after"] == "present\n"
+    assert calls == [] and not os.path.exists(args["repository"])
+
+
+def test_without_restic_outside_check_mode_fails_naming_it(monkeypatch, tmp_path, calls):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    args = dict(repository=str(tmp_path / "new"), password=PASSWORD, field_names=ROLE_NAMES)
+    failed, result = run_module(monkeypatch, restic_repository, args)
+    assert failed and "restic: command not found" in result["msg"], result
+    assert calls == []

@@ -600,3 +600,24 @@ def test_across_file_systems_cp_writes_into_a_private_directory(monkeypatch, hos
         assert any(c[0].endswith("/cp") for c in host.calls)
     finally:
         shutil.rmtree(work)
+
+
+def test_check_mode_before_restic_is_installed_plans_without_running_it(monkeypatch, tmp_path):
+    """--check on a freshly flashed host: the wrapper and restic are not there yet; nothing runs, nothing fails."""
+    host = Host(monkeypatch, tmp_path)            # the fake restic: its wrapper path does not exist here
+    assert not os.path.exists(host.command)
+    data, kept = host.path("notes", "data"), host.path("web", "site")
+    write(os.path.join(kept, "index.html"), "")
+    failed, result = run_module(monkeypatch, restic_restore,
+                                args(host, svc(paths=[data]), svc("web", paths=[kept], uid=2001),
+                                     host_state=[dict(name="tls", paths=[host.path("etc", "ca")])]),
+                                check_mode=True, diff=True)
+    assert not failed, result
+    assert [s["action"] for s in result["services"]] == ["unknown", "kept"]
+    assert result["host_state"][0]["action"] == "unknown" and not result["changed"]
+    assert host.calls == []
+    (state, notes) = result["diff"]
+    assert state["before_header"] == "host state tls" and "restic is not installed yet" in state["after"]
+    assert notes["before"] == "%s: missing\n" % data and "latest snapshot" in notes["after"]
+    assert not os.path.lexists(data) and not os.path.exists(str(host.root / "work"))
+
