@@ -82,8 +82,8 @@ bench-updates: deps collection
 
 ## Every scenario, in two lanes that run side by side (tests/molecule-lanes.sh);
 ## a scenario missing from the lanes fails the run.
-MOLECULE_LANE_1 := default pods tls plan
-MOLECULE_LANE_2 := updates ssh disaster-recovery reconcile
+MOLECULE_LANE_1 := default pods tls plan ssh
+MOLECULE_LANE_2 := updates disaster-recovery reconcile
 molecule: deps collection images
 	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) MOLECULE=$(BIN)/molecule \
 	  tests/molecule-lanes.sh "$(MOLECULE_LANE_1)" "$(MOLECULE_LANE_2)"
