@@ -253,7 +253,9 @@ def test_a_site_made_by_hand_is_kept(env):
     assert any("site of the removed service gamma was kept" in w for w in host.warnings)
 
 
-def test_users_and_data_only_on_request(env, monkeypatch):
+@pytest.fixture
+def removed_users(monkeypatch):
+    """ServiceUser replaced by a fake: the (name, remove_home) of each account removal it was asked for."""
     removed = []
 
     class FakeUser:
@@ -266,28 +268,20 @@ def test_users_and_data_only_on_request(env, monkeypatch):
             return {"changed": True, "diff": {"before": "user gamma\n", "after": "absent\n"}}
 
     monkeypatch.setattr(service_prune, "ServiceUser", FakeUser)
+    return removed
+
+
+def test_users_and_data_only_on_request(env, removed_users):
     result, failures = service_set.converge(FakeHost(), params(env, prune_users=True))
-    assert not failures and removed == [("gamma", False)]
+    assert not failures and removed_users == [("gamma", False)]
     record = json.loads(env.record.read_text())
     assert record["retired"]["gamma"] == {"uid": 2803, "home": str(env.home), "user_removed": True,
                                           "data_removed": False}
 
 
-def test_data_is_deleted_only_for_a_named_removed_service(env, monkeypatch):
-    removed = []
-
-    class FakeUser:
-        def __init__(self, host, spec):
-            self.host, self.spec = host, spec
-
-        def converge(self):
-            if not self.host.check_mode:
-                removed.append((self.spec["name"], self.spec.get("remove_home")))
-            return {"changed": True, "diff": {"before": "", "after": ""}}
-
-    monkeypatch.setattr(service_prune, "ServiceUser", FakeUser)
+def test_data_is_deleted_only_for_a_named_removed_service(env, removed_users):
     result, failures = service_set.converge(FakeHost(), params(env, prune_data=["gamma"]))
-    assert not failures and removed == [("gamma", True)]
+    assert not failures and removed_users == [("gamma", True)]
     assert result["removed"][0]["data_kept"] == []
 
 
