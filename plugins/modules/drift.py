@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: drift
 short_description: Tell whether a host drifted since its last complete converge, in one module run
-version_added: 0.9.0
+version_added: 0.3.0
 author:
   - selfhost.pi contributors (@selfhost)
 description:
