@@ -92,12 +92,10 @@ def archives(value):
             if key == "image_archive" and isinstance(item, str):
                 yield item
             else:
-                for found in archives(item):
-                    yield found
+                yield from archives(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            for found in archives(item):
-                yield found
+            yield from archives(item)
 
 
 def declaration(values, collection=COLLECTION):

@@ -80,12 +80,14 @@ options:
 attributes:
   check_mode:
     support: full
-    details: V(check) never changes anything; V(record) and V(absent) report what they would change.
+    description: V(check) never changes anything; V(record) and V(absent) report what they would change.
   diff_mode:
     support: full
-    details: V(record) shows the entries that changed since the record, V(absent) the record going.
+    description: V(record) shows the entries that changed since the record, V(absent) the record going.
   platform:
-    platforms: debian
+    support: full
+    platforms: [debian]
+    description: Debian 13 with systemd; runs as root (C(become)).
 notes:
   - "Errors: a O(paths) entry that is not absolute fails before anything is read (C(~USER) of a user that does not
     exist is read as absent); a
@@ -94,6 +96,7 @@ notes:
 seealso:
   - module: ansible.builtin.systemd_service
   - name: systemctl(1)
+    description: C(show) and the unit properties C(ActiveState), C(UnitFileState), C(SourcePath).
     link: https://www.freedesktop.org/software/systemd/man/latest/systemctl.html
 """
 
