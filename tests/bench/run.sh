@@ -5,8 +5,10 @@
 # tests/host/ssh-admin.sh), reached over SSH with become and pipelining, as
 # inventory/hosts.yml tells a user:
 #   bench-ours      playbooks/site.yml with N services (first converge, then
-#                   a no-op converge), then with N30 services (20 more: the
-#                   converge that adds them, then a no-op converge);
+#                   a no-op converge, then one with drift_check off, which
+#                   runs every role: printed, not a target), then with N30
+#                   services (20 more: the converge that adds them, then a
+#                   no-op converge);
 #   bench-baseline  ../shared/bench/baseline.yml (ansible.builtin and
 #                   containers.podman, one task per step per service) with N
 #                   services, first converge and no-op converge.
@@ -86,6 +88,9 @@ inventory "$out/ours" bench-ours
 services "$n" >"$out/ours/group_vars/selfhost/main.yml"
 ours1=$(timed "site.yml first run, $n services" "$out/ours-$n-1.log" ansible-playbook -i "$out/ours" playbooks/site.yml)
 ours2=$(timed "site.yml no-op run, $n services" "$out/ours-$n-2.log" ansible-playbook -i "$out/ours" playbooks/site.yml)
+# For comparison, not a target: the same no-op with the drift check off, every role's tasks run.
+ours2full=$(timed "site.yml no-op run in full, $n services" "$out/ours-$n-2-full.log" \
+  ansible-playbook -i "$out/ours" playbooks/site.yml -e drift_check=false)
 services "$n30" >"$out/ours/group_vars/selfhost/main.yml"
 ours3=$(timed "site.yml adding services up to $n30" "$out/ours-$n30-1.log" ansible-playbook -i "$out/ours" playbooks/site.yml)
 ours4=$(timed "site.yml no-op run, $n30 services" "$out/ours-$n30-2.log" ansible-playbook -i "$out/ours" playbooks/site.yml)
@@ -101,6 +106,7 @@ printf '  %-44s %8s   %s\n' "run" "wall" "recap"
 printf '  %-44s %8s s   %s\n' \
   "site.yml, $n services, first converge" "$ours1" "$(recap "$out/ours-$n-1.log")" \
   "site.yml, $n services, no-op" "$ours2" "$(recap "$out/ours-$n-2.log")" \
+  "site.yml, $n services, no-op, drift_check off" "$ours2full" "$(recap "$out/ours-$n-2-full.log")" \
   "site.yml, $n -> $n30 services, converge" "$ours3" "$(recap "$out/ours-$n30-1.log")" \
   "site.yml, $n30 services, no-op" "$ours4" "$(recap "$out/ours-$n30-2.log")" \
   "baseline.yml, $n services, first converge" "$base1" "$(recap "$out/baseline-$n-1.log")" \
