@@ -40,10 +40,10 @@ def test_check_mode_on_an_unchanged_host_ends_as_early(run_playbook):
     assert ended_early(result) and recap(result)["changed"] == 0
 
 
-def test_a_declaration_change_runs_in_full(run_playbook, spec):
-    # A variable of another role changes the declaration: the full converge runs (and, here, changes nothing
-    # on the host, since the value is the default's).
-    result = run_playbook(dict(ON, nginx_server_tokens=spec.get("nginx_server_tokens", False)), check=True)
+def test_a_declaration_change_runs_in_full(run_playbook):
+    # A variable of another role changes the declaration: the full converge runs (in check mode: the host
+    # keeps server_tokens off).
+    result = run_playbook(dict(ON, nginx_server_tokens=True), check=True)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "the declaration changed since the last converge" in result.stdout
     assert not ended_early(result)
@@ -63,8 +63,6 @@ def test_a_host_changed_by_hand_is_converged_in_full_and_repaired(node, spec, ru
     assert node.run("rm %s && nginx -s reload" % site).rc == 0
     assert node.run("%s stop %s.service" % (user_systemctl, name)).rc == 0
     assert node.run("runuser -u %s -- ln -sf /etc/shadow %s" % (name, unit)).rc == 0
-    status, _ = fetch(node, service["domain"])
-    assert status != 200
 
     result = run_playbook(ON)
 
