@@ -246,16 +246,23 @@ def load(path=RECORD):
     return record
 
 
-def render(declaration, state):
-    return json.dumps({"version": VERSION, "declaration": declaration, "state": state},
-                      indent=1, sort_keys=True) + "\n"
+def render(declaration, state, recorded_at):
+    return json.dumps({"version": VERSION, "declaration": declaration, "recorded_at": int(recorded_at),
+                       "state": state}, indent=1, sort_keys=True) + "\n"
 
 
-def compare(record, declaration, state, limit=20):
-    """What differs between the record and now, one line each (at most ``limit``, then a count)."""
+def compare(record, declaration, state, now=None, max_age=0, limit=20):
+    """What differs between the record and now, one line each (at most ``limit``, then a count).
+
+    A record older than ``max_age`` seconds (0: no limit) is drift too: some work is due by the clock (an
+    internal certificate signed again when it nears its end), and only the full converge looks at the clock.
+    """
     if record is None:
         return ["no record of a complete converge of this host yet (%s)" % RECORD]
     lines = []
+    age = (now or 0) - int(record.get("recorded_at") or 0)
+    if max_age and age > max_age:
+        lines.append("the last complete converge was %d s ago, more than %d s" % (age, max_age))
     if record.get("declaration") != declaration:
         lines.append("the declaration changed since the last converge (the inventory's variables, the files "
                      "they name, or the collection)")
@@ -273,13 +280,13 @@ def _short(description):
     return description if len(description) < 60 else description[:57] + "..."
 
 
-def record_file(path, declaration, state):
-    return ManagedFile(path, render(declaration, state), MODE, 0, 0)
+def record_file(path, declaration, state, recorded_at):
+    return ManagedFile(path, render(declaration, state, recorded_at), MODE, 0, 0)
 
 
-def write(path, declaration, state):
+def write(path, declaration, state, recorded_at):
     """Write the record atomically; True when it changed."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         ensure_directory(directory, 0o755, 0, 0)
-    return record_file(path, declaration, state).apply()
+    return record_file(path, declaration, state, recorded_at).apply()

@@ -70,6 +70,13 @@ options:
       - The record, root-owned, mode C(0600), written atomically (a temporary file beside it, renamed over it).
     type: path
     default: /var/lib/selfhost-pi/converged.json
+  max_age:
+    description:
+      - With O(state=check), a record older than this many seconds is drift too, so the full converge runs at least
+        that often; V(0) sets no limit. Some work is due by the clock, and only the full converge looks at it (an
+        internal certificate is signed again when fewer than C(tls_internal_renew_days) are left).
+    type: int
+    default: 86400
   paths:
     description:
       - More files or directories to read, absolute; C(~USER/) at the start is USER's home, for example
@@ -120,7 +127,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 current:
-  description: True when the record exists, its declaration is O(declaration), and nothing it holds differs now.
+  description: True when the record exists, its declaration is O(declaration), nothing it holds differs now, and it is
+    not older than O(max_age).
   returned: always
   type: bool
   sample: true
@@ -149,6 +157,7 @@ path:
 
 import os
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -188,14 +197,17 @@ def run(module, host):
     if not params["declaration"]:
         raise ValidationError("declaration: required with state=%s (the action plugin computes it)" % state,
                               field="declaration")
+    if params["max_age"] < 0:
+        raise ValidationError("max_age: %d is negative (seconds; 0 sets no limit)" % params["max_age"], field="max_age")
     paths = expand(params["paths"])
     record = drift.load(path)
     now = drift.observe(host, paths, converged_path=path)
     result["entries"] = len(now)
-    result["drift"] = drift.compare(record, params["declaration"], now)
+    result["drift"] = drift.compare(record, params["declaration"], now, time.time(), params["max_age"])
     result["current"] = not result["drift"]
     if state == "record":
-        target = drift.record_file(path, params["declaration"], now)
+        recorded_at = time.time()
+        target = drift.record_file(path, params["declaration"], now, recorded_at)
         if target.changed:
             result["changed"] = True
             before = (record or {}).get("state") or {}
@@ -206,7 +218,7 @@ def run(module, host):
                 before="declaration %s\n" % declared + "".join("%s: %s\n" % (k, before[k]) for k in keys if k in before),
                 after="declaration %s\n" % params["declaration"] + "".join("%s: %s\n" % (k, now[k]) for k in keys if k in now))
             if not module.check_mode:
-                drift.write(path, params["declaration"], now)
+                drift.write(path, params["declaration"], now, recorded_at)
     return result
 
 
@@ -217,6 +229,7 @@ def main():
             declaration=dict(type="str", no_log=False),
             path=dict(type="path", default=drift.RECORD),
             paths=dict(type="list", elements="str", default=[]),
+            max_age=dict(type="int", default=86400),
         ),
         supports_check_mode=True,
     )

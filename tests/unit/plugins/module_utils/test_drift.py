@@ -94,10 +94,18 @@ def test_a_record_of_another_version_or_damaged_is_no_record(tmp_path):
     assert drift.load(str(path)) is None
     path.write_text(json.dumps({"version": 0, "state": {}}))
     assert drift.load(str(path)) is None
-    assert drift.write(str(path), "d", {"a": "x"}) is True
+    assert drift.write(str(path), "d", {"a": "x"}, 1000) is True
     assert oct(os.stat(str(path)).st_mode & 0o777) == "0o600"
     assert drift.load(str(path))["state"] == {"a": "x"}
-    assert drift.write(str(path), "d", {"a": "x"}) is False
+    assert drift.write(str(path), "d", {"a": "x"}, 1000) is False
+
+
+def test_an_old_record_is_drift_so_the_full_converge_runs_by_the_clock():
+    record = {"declaration": "d", "recorded_at": 1000, "state": {"a": "x"}}
+    assert drift.compare(record, "d", {"a": "x"}, now=1000 + 86400, max_age=86400) == []
+    assert drift.compare(record, "d", {"a": "x"}, now=1001 + 86400, max_age=86400) == [
+        "the last complete converge was 86401 s ago, more than 86400 s"]
+    assert drift.compare(record, "d", {"a": "x"}, now=10 ** 9, max_age=0) == []
 
 
 class FakeSystemd(Host):

@@ -23,9 +23,9 @@ def host_holds(monkeypatch):
     return held_and_seen
 
 
-def module(path, state="check", declaration="d1", paths=(), check_mode=False):
+def module(path, state="check", declaration="d1", paths=(), check_mode=False, max_age=86400):
     return SimpleNamespace(check_mode=check_mode, params=dict(state=state, declaration=declaration, path=str(path),
-                                                              paths=list(paths)))
+                                                              paths=list(paths), max_age=max_age))
 
 
 def test_record_then_check_then_drift(tmp_path, host_holds):
@@ -40,8 +40,8 @@ def test_record_then_check_then_drift(tmp_path, host_holds):
 
     assert drift.run(module(record, "record"), None)["changed"]
     assert oct(os.stat(str(record)).st_mode & 0o777) == "0o600"
-    assert not drift.run(module(record, "record"), None)["changed"]  # the same host, the same record
     assert drift.run(module(record, "check"), None)["current"]
+    assert drift.run(module(record, "check", max_age=0), None)["current"]
 
     assert not drift.run(module(record, "check", declaration="d2"), None)["current"]
     host_holds.state["/etc/nginx/nginx.conf"] = "absent"
@@ -64,6 +64,9 @@ def test_bad_paths_and_a_missing_declaration_fail_before_reading(tmp_path, host_
     with pytest.raises(ValidationError) as error:
         drift.run(module(tmp_path / "r", declaration=""), None)
     assert error.value.field == "declaration"
+    with pytest.raises(ValidationError) as error:
+        drift.run(module(tmp_path / "r", max_age=-1), None)
+    assert error.value.field == "max_age"
     assert host_holds.paths == []
 
 
