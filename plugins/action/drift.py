@@ -98,8 +98,13 @@ def archives(value):
             yield from archives(item)
 
 
-def declaration(values, collection=COLLECTION):
-    """The digest of ``values`` ({variable: templated value}), the files they name and the collection."""
+def declaration(values, collection=COLLECTION, resolve=None):
+    """The digest of ``values`` ({variable: templated value}), the files they name and the collection.
+
+    ``resolve`` turns a relative controller path into the file a task would read (the action plugin searches
+    as M(ansible.builtin.copy) does); absolute paths are read as they are.
+    """
+    resolve = resolve or (lambda path: path)
     digest = hashlib.sha256()
     digest.update(("ansible-core %s\n" % ansible_version).encode())
     for name in CONTENT:
@@ -107,9 +112,9 @@ def declaration(values, collection=COLLECTION):
     digest.update(json.dumps(values, sort_keys=True, default=str).encode("utf-8", "surrogateescape"))
     files = set(archives(values))
     if values.get("blog_source"):
-        digest.update(("blog_source %s\n" % tree_digest(values["blog_source"], BLOG_SKIPPED)).encode())
+        digest.update(("blog_source %s\n" % tree_digest(resolve(values["blog_source"]), BLOG_SKIPPED)).encode())
     for path in sorted(files):
-        digest.update(("%s %s\n" % (path, tree_digest(path))).encode())
+        digest.update(("%s %s\n" % (path, tree_digest(resolve(path)))).encode())
     return digest.hexdigest()
 
 
@@ -129,11 +134,19 @@ class ActionModule(ActionBase):
                 values[name] = repr(task_vars[name])
         return values
 
+    def _controller_path(self, path):
+        if os.path.isabs(path):
+            return path
+        try:
+            return self._find_needle("files", path)  # where ansible.builtin.copy looks for a relative src
+        except Exception:  # not found: its absence is part of the digest
+            return path
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         if args.get("state", "check") in ("check", "record") and not args.get("declaration"):
-            args["declaration"] = declaration(self._values(task_vars))
+            args["declaration"] = declaration(self._values(task_vars), resolve=self._controller_path)
         result.update(self._execute_module(module_name="selfhost.pi.drift", module_args=args, task_vars=task_vars))
         return result
