@@ -120,7 +120,7 @@ def declaration(values, collection=COLLECTION, resolve=None):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("state", "declaration", "path", "paths"))
+    _VALID_ARGS = frozenset(("state", "declaration", "path", "paths", "max_age"))
 
     def _values(self, task_vars):
         templar = self._templar.copy_with_new_env(available_variables=task_vars)
