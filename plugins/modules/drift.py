@@ -96,10 +96,11 @@ attributes:
     platforms: [debian]
     description: Debian 13 with systemd; runs as root (C(become)).
 notes:
-  - "Errors: a O(paths) entry that is not absolute fails before anything is read (C(~USER) of a user that does not
-    exist is read as absent); a
-    failing C(systemctl show) of the system manager fails the task (a user manager that does not answer is recorded
-    as such, which is drift when it answered before)."
+  - "Errors: a O(paths) entry that is not absolute, a negative O(max_age) or a missing O(declaration) fail before
+    anything is read (C(~USER) of a user that does not exist is read as absent). A system or user manager that does
+    not answer (no systemd as PID 1, a user manager not running) is read as such, which is drift when it answered
+    before, so the full converge runs and its own checks say what is wrong (the C(base) role refuses a host older
+    than Debian 13)."
 seealso:
   - module: ansible.builtin.systemd_service
   - name: systemctl(1)

@@ -149,3 +149,19 @@ def test_unit_states_of_the_system_and_of_each_users_own_units(tmp_path, monkeyp
         "manager of db": "not answering",
         "manager of off": "not running",
     }
+
+
+def test_a_host_without_a_system_manager_is_drift_not_a_failure(tmp_path):
+    class NoSystemd(FakeSystemd):
+        def _run(self, argv, data=None, cwd=None, env=None):
+            return 1, "", "System has not been booted with systemd as init system (PID 1). Can't operate.\n"
+
+    states = drift._unit_states(NoSystemd([], {}), {})
+    assert states == {"system manager": "not answering: System has not been booted with systemd as init system "
+                                        "(PID 1). Can't operate."}
+
+    class NoSystemctl(FakeSystemd):
+        def which(self, name, required=False):
+            return None
+
+    assert drift._unit_states(NoSystemctl([], {}), {}) == {"system manager": "no systemctl"}
