@@ -53,7 +53,11 @@ demo-clean:
 	tests/host/stop.sh $(DEMO_HOST)
 	podman volume rm -f $(DEMO_HOST)-disk
 
-test: deps collection images lint sanity unit molecule
+# lint, sanity and unit run beside the molecule lanes, at the lowest CPU and I/O
+# priority, instead of before them (BESIDE in tests/molecule-lanes.sh); each
+# prints its output when it ends, and a failure fails `make test`.
+test: deps collection images
+	BESIDE="lint sanity unit" $(MOLECULE_LANES)
 
 lint: deps collection
 	$(BIN)/ansible-lint --profile production
@@ -84,9 +88,10 @@ bench-updates: deps collection
 ## a scenario missing from the lanes fails the run.
 MOLECULE_LANE_1 := default pods tls plan ssh
 MOLECULE_LANE_2 := updates disaster-recovery reconcile
-molecule: deps collection images
-	SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) MOLECULE=$(BIN)/molecule \
+MOLECULE_LANES = SELFHOST_TEST_IMAGE=$$(tests/host/build-image.sh) MOLECULE=$(BIN)/molecule MAKE="$(MAKE)" \
 	  tests/molecule-lanes.sh "$(MOLECULE_LANE_1)" "$(MOLECULE_LANE_2)"
+molecule: deps collection images
+	$(MOLECULE_LANES)
 
 ## One scenario, e.g. `make molecule-ssh`.
 molecule-%: deps collection images

@@ -13,6 +13,15 @@
 # Each scenario's output goes to .build/molecule/NAME.log and is printed whole
 # when the scenario ends. Exits non-zero when any scenario failed (the others
 # still run), or when a scenario under molecule/ is in no lane.
+#
+# BESIDE="lint sanity unit" (make test) also runs those make targets, one
+# after another, while the lanes run, at the lowest CPU and I/O priority (nice
+# 19, ionice idle): they use what the lanes leave idle (a few tenths of a
+# core while the scenarios wait on systemd, podman and health checks, and a
+# whole core once the shorter lane is done), so they add next to nothing to
+# the lanes' time instead of the four to five minutes they take before them.
+# Their output is printed whole when each ends (.build/molecule/make-NAME.log),
+# and they are in the results table.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 logs=.build/molecule
@@ -42,9 +51,28 @@ lane() { # SCENARIOS
   done
 }
 
+beside() { # MAKE_TARGETS
+  local target start rc
+  for target in $1; do
+    start=$(date +%s)
+    nice -n 19 ionice -c 3 "${MAKE:-make}" --no-print-directory "$target" >"$logs/make-$target.log" 2>&1
+    rc=$?
+    {
+      echo "===== make $target: rc=$rc, $(($(date +%s) - start)) s (beside the lanes, nice 19) ====="
+      cat "$logs/make-$target.log"
+      echo "===== end of make $target: rc=$rc ====="
+    } | flock "$logs/.print" cat
+    echo "make-$target $rc $(($(date +%s) - start))" >>"$logs/results"
+  done
+}
+
 : >"$logs/results"
 started=$(date +%s)
 pids=()
+if [ -n "${BESIDE:-}" ]; then
+  beside "$BESIDE" &
+  pids+=($!)
+fi
 for scenarios in "$@"; do
   lane "$scenarios" &
   pids+=($!)
@@ -52,7 +80,7 @@ done
 wait "${pids[@]}"
 
 echo
-echo "molecule scenarios ($# lanes, $(($(date +%s) - started)) s in all):"
+echo "molecule scenarios ($# lanes${BESIDE:+, and make $BESIDE beside them}, $(($(date +%s) - started)) s in all):"
 status=0
 while read -r name rc seconds; do
   printf '  %-20s %6s s   %s\n' "$name" "$seconds" "$([ "$rc" = 0 ] && echo passed || echo "FAILED (rc=$rc)")"
