@@ -253,14 +253,14 @@ def render(declaration, state, recorded_at):
                        "state": state}, indent=1, sort_keys=True) + "\n"
 
 
-def compare(record, declaration, state, now=None, max_age=0, limit=20):
+def compare(record, declaration, state, now=None, max_age=0, limit=20, path=RECORD):
     """What differs between the record and now, one line each (at most ``limit``, then a count).
 
     A record older than ``max_age`` seconds (0: no limit) is drift too: some work is due by the clock (an
     internal certificate signed again when it nears its end), and only the full converge looks at the clock.
     """
     if record is None:
-        return ["no record of a complete converge of this host yet (%s)" % RECORD]
+        return ["no record of a complete converge of this host yet (%s)" % path]
     lines = []
     age = (now or 0) - int(record.get("recorded_at") or 0)
     if max_age and age > max_age:

@@ -204,7 +204,7 @@ def run(module, host):
     record = drift.load(path)
     now = drift.observe(host, paths, converged_path=path)
     result["entries"] = len(now)
-    result["drift"] = drift.compare(record, params["declaration"], now, time.time(), params["max_age"])
+    result["drift"] = drift.compare(record, params["declaration"], now, time.time(), params["max_age"], path=path)
     result["current"] = not result["drift"]
     if state == "record":
         recorded_at = time.time()
