@@ -44,7 +44,7 @@ from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     MANAGED_RECORD, QUADLET_USER_SUBDIR, STATE_DIR, SYSTEMD_USER_SUBDIR)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
 from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
-from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl
+from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl, show_blocks
 
 VERSION = 1
 RECORD = STATE_DIR + "/converged.json"
@@ -176,13 +176,6 @@ def _services(record_path):
     return out
 
 
-def _blocks(text):
-    for block in (text or "").strip().split("\n\n"):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if props.get("Id"):
-            yield props
-
-
 def _unit_states(host, services):
     """{key: state} of the system units and of each service user's units, asked side by side."""
     if not host.which("systemctl"):
@@ -203,16 +196,18 @@ def _unit_states(host, services):
     rc, text, err = results[0]
     if rc != 0:  # no systemd as PID 1 (an old or odd host): drift; the base role's checks say what is wrong
         out["system manager"] = "not answering: %s" % " ".join((err or text).split())[:80]
-    for props in _blocks(text if rc == 0 else ""):
-        out["unit %s" % props["Id"]] = "%s %s" % (_settled(props.get("ActiveState")), props.get("UnitFileState") or "-")
+    for props in show_blocks(text) if rc == 0 else ():
+        if props.get("Id"):
+            out["unit %s" % props["Id"]] = "%s %s" % (_settled(props.get("ActiveState")),
+                                                      props.get("UnitFileState") or "-")
     for (name, home), (rc, text, err) in zip(asked, results[1:]):
         if rc != 0:
             out["manager of %s" % name] = "not answering"
             continue
         own = (posixpath.join(home, QUADLET_USER_SUBDIR) + "/", posixpath.join(home, SYSTEMD_USER_SUBDIR) + "/")
-        for props in _blocks(text):
+        for props in show_blocks(text):
             source = props.get("SourcePath") or props.get("FragmentPath") or ""
-            if source.startswith(own):  # the units the collection wrote, not podman's transient ones
+            if props.get("Id") and source.startswith(own):  # the collection's units, not podman's transient ones
                 out["unit %s of %s" % (props["Id"], name)] = _settled(props.get("ActiveState"))
     return out
 

@@ -42,10 +42,19 @@ STATE_PROPERTIES = "--property=Id,ActiveState,SubState,NeedDaemonReload"
 _PREFETCHED = {}
 
 
+def show_blocks(out):
+    """``systemctl show``'s output as one {property: value} dict per unit, in the order printed.
+
+    systemctl prints one block per unit (in the order asked, or for patterns in its own order), separated by an
+    empty line.
+    """
+    return [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            for block in out.strip().split("\n\n")]
+
+
 def _parse_states(out, units, cmd):
-    """systemctl show prints one block per unit, in the order asked, separated by an empty line."""
-    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-              for block in out.strip().split("\n\n")]
+    """The state of each of ``units``, asked in that order."""
+    blocks = show_blocks(out)
     if len(blocks) != len(units):
         raise CommandError("systemctl show of %d units printed %d blocks" % (len(units), len(blocks)),
                            cmd=cmd, stdout=out)
