@@ -43,7 +43,7 @@ from ansible_collections.selfhost.pi.plugins.module_utils import managed_record
 from ansible_collections.selfhost.pi.plugins.module_utils.constants import (
     MANAGED_RECORD, QUADLET_USER_SUBDIR, STATE_DIR, SYSTEMD_USER_SUBDIR)
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import UnsafePathError
-from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, apply_in_state_dir, read_text
 from ansible_collections.selfhost.pi.plugins.module_utils.systemd import Systemctl, show_blocks
 
 VERSION = 1
@@ -283,7 +283,4 @@ def record_file(path, declaration, state, recorded_at):
 
 def write(path, declaration, state, recorded_at):
     """Write the record atomically; True when it changed."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        ensure_directory(directory, 0o755, 0, 0)
-    return record_file(path, declaration, state, recorded_at).apply()
+    return apply_in_state_dir(record_file(path, declaration, state, recorded_at))

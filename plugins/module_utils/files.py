@@ -155,6 +155,15 @@ class ManagedFile(object):
         return True
 
 
+def apply_in_state_dir(target):
+    """``target.apply()`` for a root record (``managed.json``, ``converged.json``): its root-owned directory
+    (0755) is made first when missing (the base role makes it, base_state_dir, on a converged host)."""
+    directory = os.path.dirname(target.path)
+    if not os.path.isdir(directory):
+        ensure_directory(directory, 0o755, 0, 0)
+    return target.apply()
+
+
 def _set_attrs(fd, mode, owner=None, group=None):
     """fchmod/fchown an open descriptor (never a path, which could be swapped for a symlink)."""
     os.fchmod(fd, mode)

@@ -24,10 +24,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import HostStateError
-from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, ensure_directory, read_text
+from ansible_collections.selfhost.pi.plugins.module_utils.files import ManagedFile, apply_in_state_dir, read_text
 
 VERSION = 1
 MODE = 0o600  # pre_backup commands may carry secrets, as backup.json does
@@ -71,10 +70,7 @@ def managed_file(path, record):
 
 def write(path, record):
     """Write the record atomically (temporary file beside it, then rename); True when it changed."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):  # made by the base role (base_state_dir) on a converged host
-        ensure_directory(directory, 0o755, 0, 0)
-    return managed_file(path, record).apply()
+    return apply_in_state_dir(managed_file(path, record))
 
 
 def retired_uids(record):

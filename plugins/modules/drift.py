@@ -164,6 +164,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.selfhost.pi.plugins.module_utils import drift
 from ansible_collections.selfhost.pi.plugins.module_utils.errors import SelfhostError, ValidationError, fail_module
+from ansible_collections.selfhost.pi.plugins.module_utils.files import apply_in_state_dir
 from ansible_collections.selfhost.pi.plugins.module_utils.host import ModuleHost
 
 
@@ -219,7 +220,7 @@ def run(module, host):
                 before="declaration %s\n" % declared + "".join("%s: %s\n" % (k, before[k]) for k in keys if k in before),
                 after="declaration %s\n" % params["declaration"] + "".join("%s: %s\n" % (k, now[k]) for k in keys if k in now))
             if not module.check_mode:
-                drift.write(path, params["declaration"], now, recorded_at)
+                apply_in_state_dir(target)
     return result
 
 
