@@ -77,10 +77,14 @@ def _settled(state):
     return SETTLING.get(state, state)
 
 
+def _size_time(st):
+    return "size=%d mtime=%d" % (st.st_size, st.st_mtime_ns)
+
+
 def _file_digest(dir_fd, name, st):
     """sha256 of a regular file, opened without following a link or blocking on a fifo."""
     if st.st_size > HASH_LIMIT:
-        return "size=%d mtime=%d" % (st.st_size, st.st_mtime_ns if hasattr(st, "st_mtime_ns") else st.st_mtime)
+        return _size_time(st)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError as exc:
@@ -107,9 +111,7 @@ def _entry(dir_fd, name, st, content=True):
     if kind == stat.S_IFLNK:
         return "link -> " + os.readlink(name, dir_fd=dir_fd)
     if kind == stat.S_IFREG:
-        if not content:
-            return "file %s size=%d mtime=%d" % (attrs, st.st_size, st.st_mtime_ns)
-        return "file %s %s" % (attrs, _file_digest(dir_fd, name, st))
+        return "file %s %s" % (attrs, _file_digest(dir_fd, name, st) if content else _size_time(st))
     return "other %o" % kind
 
 
@@ -264,13 +266,16 @@ def compare(record, declaration, state, now=None, max_age=0, limit=20, path=RECO
         lines.append("the declaration changed since the last converge (the inventory's variables, the files "
                      "they name, or the collection)")
     before = record.get("state") or {}
-    for key in sorted(set(before) | set(state)):
-        old, new = before.get(key, "absent"), state.get(key, "absent")
-        if old != new:
-            lines.append("%s: %s (was %s)" % (key, _short(new), _short(old)))
+    for key in changed_keys(before, state):
+        lines.append("%s: %s (was %s)" % (key, _short(state.get(key, "absent")), _short(before.get(key, "absent"))))
     if len(lines) > limit:
         lines = lines[:limit] + ["... and %d more" % (len(lines) - limit)]
     return lines
+
+
+def changed_keys(before, now):
+    """The entries that differ between two readings (added, removed or changed), sorted."""
+    return sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
 
 
 def _short(description):

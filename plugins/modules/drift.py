@@ -213,7 +213,7 @@ def run(module, host):
         if target.changed:
             result["changed"] = True
             before = (record or {}).get("state") or {}
-            keys = sorted(key for key in set(before) | set(now) if before.get(key) != now.get(key))
+            keys = drift.changed_keys(before, now)
             declared = (record or {}).get("declaration")
             result["diff"] = dict(
                 before_header=path, after_header=path,
