@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import glob
 import hashlib
 import json
@@ -38,15 +39,17 @@ BLOG_SKIPPED = frozenset([".git", "public", ".hugo_build.lock"])  # the blog rol
 _DIGESTS = {}  # controller file digests by (path, size, mtime), for a run over many hosts
 
 
+@functools.lru_cache(maxsize=None)
 def role_variables(collection=COLLECTION):
-    """Every option name in the collection's roles' meta/argument_specs.yml, sorted."""
+    """Every option name in the collection's roles' meta/argument_specs.yml, sorted (read once per run, not per
+    host)."""
     names = set()
     for spec_file in glob.glob(os.path.join(collection, "roles", "*", "meta", "argument_specs.yml")):
         with open(spec_file) as handle:
             specs = (yaml.load(handle, Loader=SafeLoader) or {}).get("argument_specs") or {}
         for entry in specs.values():
             names.update((entry or {}).get("options") or {})
-    return sorted(names)
+    return sorted(names)  # callers only read it
 
 
 def file_digest(path):
